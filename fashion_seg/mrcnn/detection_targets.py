@@ -181,7 +181,9 @@ class DetectionTargetLayer(keras.layers.Layer):
     """matterport's DetectionTargetLayer (``proposal_targets``): see :func:`detection_targets`.
 
     Built as ``DetectionTargetLayer(config)`` (``TRAIN_ROIS_PER_IMAGE``, ``ROI_POSITIVE_RATIO``, ``BBOX_STD_DEV``,
-    ``MASK_SHAPE``, ``USE_MINI_MASK``) or from the same values as keyword arguments. ``seed`` seeds the sampling.
+    ``MASK_SHAPE``, ``USE_MINI_MASK``) or from the same values as keyword arguments. ``seed`` seeds the sampling;
+    ``shuffle=False`` takes the candidates in proposal order (by descending RPN score) instead of at random, which
+    makes the targets independent of how a batch is split across devices (used to compare data-parallel runs).
 
     Inputs: ``[proposals [batch, N, 4], gt_class_ids [batch, G], gt_boxes [batch, G, 4] normalised,
     gt_masks [batch, h, w, G]]``. Outputs: ``[rois, target_class_ids, target_bbox, target_mask, roi_valid]``.
@@ -189,7 +191,7 @@ class DetectionTargetLayer(keras.layers.Layer):
     """
 
     def __init__(self, config=None, *, train_rois_per_image=None, positive_ratio=None, bbox_std_dev=None,
-                 mask_shape=None, use_mini_mask=None, seed=None, **kwargs):
+                 mask_shape=None, use_mini_mask=None, seed=None, shuffle=True, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
 
@@ -202,6 +204,7 @@ class DetectionTargetLayer(keras.layers.Layer):
         self.mask_shape = [int(v) for v in setting(mask_shape, "MASK_SHAPE")]
         self.use_mini_mask = bool(setting(use_mini_mask, "USE_MINI_MASK"))
         self.seed = seed
+        self.shuffle = bool(shuffle)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     @property
@@ -210,7 +213,11 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     def call(self, inputs):
         proposals, gt_class_ids, gt_boxes, gt_masks = inputs
-        keys = keras.random.uniform(ops.shape(proposals)[:2], seed=self.seed_generator)
+        if self.shuffle:
+            keys = keras.random.uniform(ops.shape(proposals)[:2], seed=self.seed_generator)
+        else:
+            keys = ops.broadcast_to(ops.arange(proposals.shape[1], dtype="float32") / proposals.shape[1],
+                                    ops.shape(proposals)[:2])
         return detection_targets(
             proposals, gt_class_ids, gt_boxes, gt_masks, keys, train_rois_per_image=self.train_rois_per_image,
             positive_ratio=self.positive_ratio, bbox_std_dev=self.bbox_std_dev, mask_shape=self.mask_shape,
@@ -237,4 +244,5 @@ class DetectionTargetLayer(keras.layers.Layer):
             "mask_shape": self.mask_shape,
             "use_mini_mask": self.use_mini_mask,
             "seed": self.seed,
+            "shuffle": self.shuffle,
         }
