@@ -1,7 +1,8 @@
 """Data-parallel training gives the same weight update as one device on the same global batch.
 
-TensorFlow must be told about logical devices before it initialises, so each case runs in a fresh Python process
-(bounded by a timeout) that prints its results as JSON.
+TensorFlow (logical CPUs) and JAX (``--xla_force_host_platform_device_count``) must be told about devices before they
+initialise, so each case runs in a fresh Python process (bounded by a timeout) that prints its results as JSON.
+TensorFlow: ``MirroredStrategy`` over 2 logical CPUs; JAX (in the JAX pass only): ``DataParallel`` over 2 host devices.
 """
 
 import json
@@ -10,18 +11,25 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # One SGD step of "all" layers on a global batch of two images with different instance counts (so the replicas'
 # loss denominators differ), from the same initial weights, once on one device and once on two replicas; gradient
-# clipping is made active (tiny GRADIENT_CLIP_NORM) so that it must see the whole batch's gradients.
-MIRRORED_SCRIPT = textwrap.dedent('''
-    import json, sys
+# clipping is made active (tiny GRADIENT_CLIP_NORM) so that it must see the whole batch's gradients. The sampling of
+# ROIs is made deterministic for the comparison (shuffle=False); TensorFlow also checks that random sampling runs.
+TENSORFLOW_DEVICES = textwrap.dedent('''
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    DEVICES = ["/cpu:0", "/cpu:1"]
+''')
+JAX_DEVICES = "DEVICES = None\n"  # every device: XLA_FLAGS gives two
+
+CASE = textwrap.dedent('''
+    import json, sys
     import keras
     import numpy as np
     from fashion_seg.mrcnn.config import Config
@@ -57,42 +65,41 @@ MIRRORED_SCRIPT = textwrap.dedent('''
         def load_mask(self, i): return self.scenes[i][1], self.scenes[i][2]
 
     def train_once(strategy, initial, shuffle):
-        distribution = make_distribution(strategy, devices=["/cpu:0", "/cpu:1"] if strategy == "mirrored" else None)
+        distribution = make_distribution(strategy, devices=DEVICES if strategy == "mirrored" else None)
         with distribution.scope():
             model = MaskRCNN("training", TinyConfig(), sys.argv[1] + "/" + strategy)
         model.keras_model.get_layer("proposal_targets").shuffle = shuffle
         load_weights(model.keras_model, initial)
         logs = model.train(Shapes(), None, learning_rate=0.05, epochs=1, layers="all", verbose=0).history
-        weights = [w.numpy() for w in model.keras_model.weights]
-        return model, weights, {k: float(v[0]) for k, v in logs.items()}
+        weights = [np.asarray(w) for w in model.keras_model.weights]
+        return model, weights, distribution, {k: float(v[0]) for k, v in logs.items()}
 
     keras.utils.set_random_seed(0)
     start = MaskRCNN("training", TinyConfig(), sys.argv[1]).keras_model
     initial = sys.argv[1] + "/initial.h5"
     save_weights(start, initial)
-    _, one, one_logs = train_once("one", initial, False)
-    model, two, two_logs = train_once("mirrored", initial, False)
-    moved = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(one, start.weights))
+    _, one, _, one_logs = train_once("one", initial, False)
+    model, two, distribution, two_logs = train_once("mirrored", initial, False)
+    moved = max(float(np.abs(a - np.asarray(b)).max()) for a, b in zip(one, start.weights))
     difference = max(float(np.abs(a - b).max()) for a, b in zip(one, two))
-    _, _, shuffled_logs = train_once("mirrored", initial, True) if len(sys.argv) < 3 else (0, 0, {})
-    print(json.dumps({"replicas": model.keras_model.distribute_strategy.num_replicas_in_sync,
-                      "one": one_logs, "two": two_logs, "difference": difference, "moved": moved,
-                      "checkpoint": model.find_last(), "shuffled": shuffled_logs}))
+    shuffled_logs = train_once("mirrored", initial, True)[3] if sys.argv[2] == "shuffled-too" else {}
+    print(json.dumps({"replicas": distribution.num_replicas, "one": one_logs, "two": two_logs,
+                      "difference": difference, "moved": moved, "checkpoint": model.find_last(),
+                      "shuffled": shuffled_logs}))
 ''')
 
 
-def _run(script, tmp_path, env_extra):
+def _run(script, tmp_path, env_extra, extra_argument):
     path = tmp_path / "case.py"
     path.write_text(script)
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
-    done = subprocess.run([sys.executable, str(path), str(tmp_path)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    done = subprocess.run([sys.executable, str(path), str(tmp_path), extra_argument], capture_output=True, text=True,
+                          env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
-    result = _run(MIRRORED_SCRIPT, tmp_path, {"KERAS_BACKEND": "tensorflow"})
+def _check_same_update(result):
     assert result["replicas"] == 2
     for name, value in result["one"].items():
         assert result["two"][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
@@ -100,4 +107,16 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
     assert 1e-5 < result["moved"] <= 0.05 * 0.05 * 1.001
     assert result["difference"] < 1e-3 * result["moved"]
     assert os.path.exists(result["checkpoint"])
+
+
+def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
+    result = _run(TENSORFLOW_DEVICES + CASE, tmp_path, {"KERAS_BACKEND": "tensorflow"}, "shuffled-too")
+    _check_same_update(result)
     assert all(value == value for value in result["shuffled"].values())  # random sampling runs too (no NaN)
+
+
+@pytest.mark.jax
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's data parallelism is tested in the JAX pass")
+def test_data_parallel_on_two_jax_devices_matches_one_device(tmp_path):
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    _check_same_update(_run(JAX_DEVICES + CASE, tmp_path, env, "compare-only"))
