@@ -229,6 +229,12 @@ class TrainingModel(keras.Model):
             with self.distribution_scope():
                 self.optimizer.build(self.trainable_variables)
 
+    def train_step(self, *args):
+        return _reducible_logs(super().train_step(*args))
+
+    def test_step(self, *args):
+        return _reducible_logs(super().test_step(*args))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         replicas = replica_count()
         total = ops.convert_to_tensor(0.0, dtype="float32")
@@ -238,3 +244,18 @@ class TrainingModel(keras.Model):
             total = total + self.loss_weights[name] * share
         decay = losses.weight_decay_loss(self.trainable_weights, self.weight_decay)
         return total + decay / replicas
+
+
+def _reducible_logs(result):
+    """Under a multi-worker ``MultiWorkerMirroredStrategy``, Keras reduces each replica's logs with a mean along axis 0,
+    which scalars do not have (keras-team/keras#20585): give them one. Anything else passes unchanged (on JAX the
+    result is ``(logs, state)``)."""
+    if keras.backend.backend() != "tensorflow":
+        return result
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()):
+        return result
+    return {name: ops.reshape(value, (1,)) for name, value in result.items()}

@@ -117,7 +117,8 @@ def test_checkpoints_are_matterport_files_and_training_resumes_from_them(overfit
     with WeightFile(model.find_last()) as weights:
         assert "rpn_model" in weights.weighted_layer_names and "mrcnn_mask" in weights.weighted_layer_names
 
-    resumed = MaskRCNN("training", TinyConfig(STEPS_PER_EPOCH=2), model_dir)
+    # resumed under float16 mixed precision: the float32 checkpoint loads, and the loss is scaled
+    resumed = MaskRCNN("training", TinyConfig(STEPS_PER_EPOCH=2, PRECISION="mixed_float16"), model_dir)
     assert resumed.epoch == 0
     resumed.load_weights(resumed.find_last(), by_name=True)
     assert resumed.epoch == 4 and resumed.log_dir == model.log_dir
@@ -128,6 +129,8 @@ def test_checkpoints_are_matterport_files_and_training_resumes_from_them(overfit
     assert resumed.train(data, None, 0.01, epochs=4, layers="heads", verbose=0).epoch == []  # already there
     history = resumed.train(data, None, 0.01, epochs=5, layers="heads", verbose=0)
     assert history.epoch == [4] and resumed.epoch == 5
+    assert isinstance(resumed.keras_model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(history.history["loss"]).all()
     assert resumed.find_last() == os.path.join(model.log_dir, "mask_rcnn_overfit_0005.h5")
 
 
