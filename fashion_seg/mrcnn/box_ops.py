@@ -76,7 +76,8 @@ def clip_boxes(boxes, window):
 
 def norm_boxes(boxes, shape):
     """Pixel boxes (``y2, x2`` exclusive) ``[..., 4]`` -> normalised boxes, matterport's ``norm_boxes_graph``:
-    ``(y1, x1, y2 - 1, x2 - 1) / (h - 1, w - 1, h - 1, w - 1)``. ``shape``: ``(h, w)``, shape ``[2]`` or ``[..., 2]``."""
+    ``(y1, x1, y2 - 1, x2 - 1) / (h - 1, w - 1, h - 1, w - 1)``. ``shape``: ``(h, w)``, shape ``[2]`` or
+    ``[..., 2]``."""
     boxes, shape = _float32(boxes), _float32(shape)
     height, width = shape[..., 0:1], shape[..., 1:2]
     scale = ops.concatenate([height, width, height, width], axis=-1) - 1.0

@@ -1,4 +1,4 @@
-"""Greedy non-max suppression for whole batches, in ``keras.ops`` (TensorFlow and JAX backends, jit-safe, static shapes).
+"""Greedy non-max suppression for whole batches in ``keras.ops`` (TensorFlow and JAX backends, jit-safe, static shapes).
 
 Semantics are those of the plain greedy reference :func:`fashion_seg.mrcnn.boxes.non_max_suppression` (and of
 ``tf.image.non_max_suppression``): visit boxes by descending score, ties lower index first; keep a box unless its IoU
@@ -24,19 +24,20 @@ import math
 
 from keras import ops
 
-from .box_ops import box_iou
+from .box_ops import box_areas, box_iou
 
 DEFAULT_TILE_SIZE = 512
 
 
 def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, score_threshold=None, class_ids=None,
-                               tile_size=DEFAULT_TILE_SIZE):
+                               empty_box_suppresses_class=False, tile_size=DEFAULT_TILE_SIZE):
     """Greedy NMS of each image of a batch, padded to a fixed output size.
 
     Args:
         boxes: ``[batch, num_boxes, 4]`` ``(y1, x1, y2, x2)``, any units; ``num_boxes`` must be static. A box with
             ``y2 < y1`` or ``x2 < x1`` counts as empty (the numpy reference's convention; TensorFlow's kernel would
-            swap its corners instead). Empty boxes overlap nothing, so they are never suppressed nor suppress.
+            swap its corners instead). Empty boxes overlap nothing: they are never suppressed, and suppress nothing
+            unless ``empty_box_suppresses_class``.
         scores: ``[batch, num_boxes]``.
         max_output_size: Python int, the most boxes kept per image.
         iou_threshold: a box is suppressed by a kept box when their IoU is ``> iou_threshold`` (float32 IoU).
@@ -45,6 +46,10 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, sc
         class_ids: optional ``[batch, num_boxes]`` integer classes. Boxes then suppress only boxes of their own class:
             the result equals running NMS per class and merging the kept boxes by descending score (what
             matterport's DetectionLayer does class by class), in one pass.
+        empty_box_suppresses_class: if True, a kept empty box (zero area) suppresses every later box (of its class,
+            with ``class_ids``; of the image without). This reproduces TensorFlow 1.15's NMS kernel, which matterport
+            ran on: that kernel selects an empty box again and again (its IoU with itself is 0) until the output is
+            full, so nothing after it survives. matterport's DetectionLayer keeps exactly those detections.
         tile_size: boxes resolved together per sequential step (a speed knob; the result does not depend on it).
 
     Returns:
@@ -90,6 +95,15 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, sc
     earlier_in_tile = tile_offsets[:, None] < tile_offsets[None, :]  # [j, k]: j is visited before k
     image_offsets = ops.arange(batch, dtype="int32")[:, None] * buffer_size
 
+    def suppression(earlier_boxes, earlier_classes, later_boxes, later_classes):
+        """[B, E, L]: would a kept earlier box remove the later one?"""
+        suppressed = box_iou(earlier_boxes, later_boxes) > iou_threshold
+        if empty_box_suppresses_class:
+            suppressed = ops.logical_or(suppressed, (box_areas(earlier_boxes) <= 0.0)[:, :, None])
+        if class_ids is not None:
+            suppressed = ops.logical_and(suppressed, earlier_classes[:, :, None] == later_classes[:, None, :])
+        return suppressed
+
     def more_to_do(tile, count, kept_positions):
         return ops.logical_and(tile < num_tiles, ops.any(count < max_output_size))
 
@@ -102,14 +116,12 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, sc
         kept_boxes = ops.take_along_axis(sorted_boxes, kept_index[..., None], axis=1)  # [B, M, 4]
         kept_classes = ops.take_along_axis(sorted_classes, kept_index, axis=1)
         slot_used = slots[None, :] < count[:, None]  # [B, M]
-        overlaps_kept = ops.logical_and(box_iou(tile_boxes, kept_boxes) > iou_threshold, slot_used[:, None, :])
-        if class_ids is not None:
-            overlaps_kept = ops.logical_and(overlaps_kept, tile_classes[:, :, None] == kept_classes[:, None, :])
-        alive = ops.logical_and(alive, ops.logical_not(ops.any(overlaps_kept, axis=2)))
+        by_kept = ops.logical_and(suppression(kept_boxes, kept_classes, tile_boxes, tile_classes),
+                                  slot_used[:, :, None])
+        alive = ops.logical_and(alive, ops.logical_not(ops.any(by_kept, axis=1)))
 
-        suppresses = ops.logical_and(box_iou(tile_boxes, tile_boxes) > iou_threshold, earlier_in_tile[None])
-        if class_ids is not None:
-            suppresses = ops.logical_and(suppresses, tile_classes[:, :, None] == tile_classes[:, None, :])
+        suppresses = ops.logical_and(suppression(tile_boxes, tile_classes, tile_boxes, tile_classes),
+                                     earlier_in_tile[None])
 
         def changing(keep, changed):
             return changed

@@ -21,8 +21,6 @@ Gradients flow into the feature maps; boxes are treated as constants (``stop_gra
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
@@ -110,7 +108,7 @@ def crop_and_resize(image, boxes, box_indices, crop_size, implementation="keras"
     """``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) for any Keras backend.
 
     Args:
-        image: ``[batch, height, width, channels]``.
+        image: ``[batch, height, width, channels]`` (``channels`` static).
         boxes: ``[num_boxes, 4]`` ``(y1, x1, y2, x2)`` normalised: ``y * (height - 1)`` is the pixel row. Boxes may
             extend past the image or be flipped (``y1 > y2`` samples upside down), as in TensorFlow.
         box_indices: ``[num_boxes]`` int, the image of ``image`` each box is cut from.
@@ -129,12 +127,11 @@ def crop_and_resize(image, boxes, box_indices, crop_size, implementation="keras"
 
         return tf.image.crop_and_resize(image, tf.stop_gradient(boxes), box_indices, crop_size)
     image = ops.convert_to_tensor(image)
-    batch, height, width, channels = ops.shape(image)
+    _, height, width, _ = ops.shape(image)
     box_indices = ops.cast(box_indices, "int32")
-    heights = ops.cast(ops.full(ops.shape(box_indices), height), "int32")
-    widths = ops.cast(ops.full(ops.shape(box_indices), width), "int32")
-    flat = ops.reshape(image, [-1, image.shape[-1] if image.shape[-1] is not None else channels])
-    return _crop_from_flat(flat, box_indices * heights * widths, heights, widths, boxes, crop_size)
+    sizes = ops.ones_like(box_indices)
+    flat = ops.reshape(image, [-1, image.shape[-1]])
+    return _crop_from_flat(flat, box_indices * (height * width), sizes * height, sizes * width, boxes, crop_size)
 
 
 def roi_pyramid_levels(boxes, image_meta):
@@ -142,7 +139,8 @@ def roi_pyramid_levels(boxes, image_meta):
 
     boxes: ``[batch, num_boxes, 4]`` normalised; image_meta: ``[batch, IMAGE_META_SIZE]``, whose **first** image gives
     the molded image area (as in matterport). Returns int32 ``[batch, num_boxes]`` in ``2..5``; empty boxes (padding)
-    and inverted boxes go to level 2. ``round`` is half-to-even, and ``log2`` is ``log(x) / log(2)`` in float32, as in matterport's graph.
+    and inverted boxes go to level 2. ``round`` is half-to-even, and ``log2`` is ``log(x) / log(2)`` in float32, as in
+    matterport's graph.
     """
     boxes = ops.cast(boxes, "float32")
     height = boxes[..., 2] - boxes[..., 0]
