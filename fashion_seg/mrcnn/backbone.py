@@ -3,7 +3,8 @@
 The graph is matterport's ``resnet_graph``: a 7x7/2 stem (``ZeroPadding2D(3)``, valid conv, BatchNorm, ReLU,
 3x3/2 'same' max-pool), then four stages of bottleneck blocks. The first block of each stage (``a``) is a conv block
 with a projection shortcut (``res{s}a_branch1``) and stride 2 in its first 1x1 conv (stride 1 in stage 2); the other
-blocks are identity blocks. Every block ends in ``Add`` and a ReLU named ``res{stage}{block}_out``; all convs have biases.
+blocks are identity blocks. Every block ends in ``Add`` and a ReLU named ``res{stage}{block}_out``; all convs have
+biases.
 
 The backbones (``BACKBONE``):
 
@@ -28,6 +29,7 @@ from keras import layers
 
 from ..errors import ConfigError
 from .batch_norm import BatchNorm
+from .conv import Conv2D, fold_batch_norm
 
 
 @dataclass(frozen=True)
@@ -61,29 +63,29 @@ def resnet_layout(architecture: str) -> ResNetLayout:
         raise ConfigError(f"unknown backbone {architecture!r}; choose one of {', '.join(RESNET_LAYOUTS)}") from None
 
 
+def conv_norm(x, filters: int, kernel_size: int, conv_name: str, norm_name: str, train_bn: bool | None,
+              strides: int = 1, padding: str = "valid"):
+    """``BatchNorm(Conv2D(x))`` as two named layers; a frozen norm is computed by the conv (see :mod:`.conv`)."""
+    conv = Conv2D(filters, kernel_size, strides=strides, padding=padding, name=conv_name)
+    norm = BatchNorm(train_bn, name=norm_name)
+    fold_batch_norm(conv, norm)
+    return norm(conv(x))
+
+
 def bottleneck_block(input_tensor, kernel_size: int, filters: tuple[int, int, int], stage: int, block: str,
                      strides: int = 1, projection: bool = False, train_bn: bool | None = False):
-    """One bottleneck block: 1x1 -> kxk -> 1x1 convs (+ projection shortcut when ``projection``), add, ReLU.
-
-    The creation order (branch 2 convs, then the shortcut conv, then their BatchNorms) follows matterport's, so the
-    Keras layer order, which positional weight loading relies on, matches its files.
-    """
+    """One bottleneck block: 1x1 -> kxk -> 1x1 convs (+ projection shortcut when ``projection``), add, ReLU."""
     width_a, width_b, width_c = filters
     conv = f"res{stage}{block}_branch"
     norm = f"bn{stage}{block}_branch"
-    x = layers.Conv2D(width_a, 1, strides=strides, name=conv + "2a")(input_tensor)
-    x = BatchNorm(train_bn, name=norm + "2a")(x)
+    x = conv_norm(input_tensor, width_a, 1, conv + "2a", norm + "2a", train_bn, strides=strides)
     x = layers.Activation("relu")(x)
-    x = layers.Conv2D(width_b, kernel_size, padding="same", name=conv + "2b")(x)
-    x = BatchNorm(train_bn, name=norm + "2b")(x)
+    x = conv_norm(x, width_b, kernel_size, conv + "2b", norm + "2b", train_bn, padding="same")
     x = layers.Activation("relu")(x)
-    x = layers.Conv2D(width_c, 1, name=conv + "2c")(x)
+    x = conv_norm(x, width_c, 1, conv + "2c", norm + "2c", train_bn)
     if projection:
-        shortcut = layers.Conv2D(width_c, 1, strides=strides, name=conv + "1")(input_tensor)
-        x = BatchNorm(train_bn, name=norm + "2c")(x)
-        shortcut = BatchNorm(train_bn, name=norm + "1")(shortcut)
+        shortcut = conv_norm(input_tensor, width_c, 1, conv + "1", norm + "1", train_bn, strides=strides)
     else:
-        x = BatchNorm(train_bn, name=norm + "2c")(x)
         shortcut = input_tensor
     x = layers.Add()([x, shortcut])
     return layers.Activation("relu", name=f"res{stage}{block}_out")(x)
@@ -97,8 +99,7 @@ def resnet_graph(input_image, architecture: str, stage5: bool = True, train_bn: 
     """
     layout = resnet_layout(architecture)
     x = layers.ZeroPadding2D((3, 3))(input_image)
-    x = layers.Conv2D(layout.stem_filters, 7, strides=2, name="conv1")(x)
-    x = BatchNorm(train_bn, name="bn_conv1")(x)
+    x = conv_norm(x, layout.stem_filters, 7, "conv1", "bn_conv1", train_bn, strides=2)
     x = layers.Activation("relu")(x)
     c1 = x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     outputs = [c1]

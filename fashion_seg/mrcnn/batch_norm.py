@@ -9,6 +9,7 @@ it to batch statistics. This layer ignores that flag when ``train_bn`` is True o
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="fashion_seg")
@@ -22,8 +23,22 @@ class BatchNorm(keras.layers.BatchNormalization):
     def __init__(self, train_bn: bool | None = False, epsilon: float = 1e-3, **kwargs):
         super().__init__(epsilon=epsilon, **kwargs)
         self.train_bn = train_bn
+        # Set by conv.fold_batch_norm: the convolution before this norm applies it, so it passes its input through.
+        self.absorbed = False
+
+    def inference_affine(self):
+        """The frozen norm as ``x * scale + offset``: ``(scale, offset)``, float32 ``[channels]``."""
+        scale = ops.rsqrt(ops.cast(self.moving_variance, "float32") + self.epsilon)
+        if self.scale:
+            scale = scale * ops.cast(self.gamma, "float32")
+        offset = -ops.cast(self.moving_mean, "float32") * scale
+        if self.center:
+            offset = offset + ops.cast(self.beta, "float32")
+        return scale, offset
 
     def call(self, inputs, training=None, mask=None):
+        if self.absorbed:
+            return inputs
         if self.train_bn is not None:
             training = self.train_bn
         return super().call(inputs, training=training, mask=mask)

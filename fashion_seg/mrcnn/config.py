@@ -122,8 +122,8 @@ class Config:
                 f"NUM_CLASSES={self.NUM_CLASSES!r}: it counts the background too, so it must be >= 2 (1 + your classes)"
             )
         for key in ("GPU_COUNT", "IMAGES_PER_GPU", "FPN_CLASSIF_FC_LAYERS_SIZE", "TOP_DOWN_PYRAMID_SIZE",
-                    "RPN_CONV_FILTERS", "MASK_HEAD_FILTERS", "STEPS_PER_EPOCH", "VALIDATION_STEPS", "MAX_GT_INSTANCES",
-                    "TRAIN_ROIS_PER_IMAGE", "DETECTION_MAX_INSTANCES", "PRE_NMS_LIMIT",
+                    "RPN_CONV_FILTERS", "MASK_HEAD_FILTERS", "STEPS_PER_EPOCH", "VALIDATION_STEPS",
+                    "MAX_GT_INSTANCES", "TRAIN_ROIS_PER_IMAGE", "DETECTION_MAX_INSTANCES", "PRE_NMS_LIMIT",
                     "POST_NMS_ROIS_TRAINING", "POST_NMS_ROIS_INFERENCE", "RPN_TRAIN_ANCHORS_PER_IMAGE"):
             value = getattr(self, key)
             if not isinstance(value, (int, np.integer)) or value < 1:

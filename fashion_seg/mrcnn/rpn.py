@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .conv import Conv2D
+
 # RPN scores and deltas are produced and concatenated in float32 even under a mixed-precision policy: they are
 # compared against each other in top-k and NMS, where bfloat16's 8-bit mantissa would create thousands of ties.
 OUTPUT_DTYPE = "float32"
@@ -25,12 +27,12 @@ def build_rpn_model(anchor_stride: int, anchors_per_location: int, depth: int, c
     ``(dy, dx, log(dh), log(dw))`` before scaling by ``RPN_BBOX_STD_DEV``.
     """
     feature_map = keras.Input(shape=(None, None, depth), name="input_rpn_feature_map")
-    shared = layers.Conv2D(conv_filters, 3, padding="same", activation="relu", strides=anchor_stride,
+    shared = Conv2D(conv_filters, 3, padding="same", activation="relu", strides=anchor_stride,
                            name="rpn_conv_shared")(feature_map)
-    x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw", dtype=OUTPUT_DTYPE)(shared)
+    x = Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw", dtype=OUTPUT_DTYPE)(shared)
     class_logits = layers.Reshape((-1, 2), dtype=OUTPUT_DTYPE)(x)
     probs = layers.Activation("softmax", name="rpn_class_xxx", dtype=OUTPUT_DTYPE)(class_logits)
-    x = layers.Conv2D(4 * anchors_per_location, 1, name="rpn_bbox_pred", dtype=OUTPUT_DTYPE)(shared)
+    x = Conv2D(4 * anchors_per_location, 1, name="rpn_bbox_pred", dtype=OUTPUT_DTYPE)(shared)
     bbox = layers.Reshape((-1, 4), dtype=OUTPUT_DTYPE)(x)
     return keras.Model(feature_map, [class_logits, probs, bbox], name="rpn_model")
 

@@ -11,6 +11,7 @@ from fashion_seg.mrcnn.anchors import get_anchors
 from fashion_seg.mrcnn.backbone import RESNET_LAYOUTS, build_resnet_model
 from fashion_seg.mrcnn.batch_norm import BatchNorm
 from fashion_seg.mrcnn.config import Config
+from fashion_seg.mrcnn.conv import Conv2D, fold_batch_norm
 from fashion_seg.mrcnn.fpn import build_backbone_and_fpn
 from fashion_seg.mrcnn.rpn import build_config_rpn_model, rpn_graph
 from fashion_seg.mrcnn.time_distributed import TimeDistributed
@@ -91,3 +92,43 @@ def test_rpn_outputs_follow_the_anchor_order():
     level2 = keras.ops.convert_to_numpy(rpn_model(p2)[2])
     np.testing.assert_allclose(bbox[:, :level2.shape[1]], level2, atol=1e-6)
     assert level2.shape[1] == 32 * 48 * 3
+
+
+@pytest.mark.jax
+def test_a_frozen_norm_folded_into_its_conv_computes_the_same():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 9, 9, 4)).astype("float32")
+    pairs = []
+    for fold in (False, True):
+        conv, norm = Conv2D(6, 3, padding="same"), BatchNorm(False)
+        if fold:
+            fold_batch_norm(conv, norm)
+        conv.build(x.shape)
+        norm.build((2, 9, 9, 6))
+        pairs.append((conv, norm))
+    for variables in zip(*(conv.weights + norm.weights for conv, norm in pairs)):
+        value = rng.uniform(0.5, 1.5, size=variables[0].shape).astype("float32")
+        for variable in variables:
+            variable.assign(value)
+    (plain_conv, plain_norm), (folded_conv, folded_norm) = pairs
+    expected = keras.ops.convert_to_numpy(plain_norm(plain_conv(x)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded_norm(folded_conv(x))), expected, rtol=1e-5,
+                               atol=1e-5)
+    assert folded_norm.absorbed and not plain_norm.absorbed
+    statistics = BatchNorm(None)
+    fold_batch_norm(Conv2D(6, 3), statistics)  # batch statistics cannot be folded: left alone
+    assert not statistics.absorbed
+
+
+@pytest.mark.jax
+def test_a_conv_spanning_its_input_runs_as_a_matrix_product_with_the_same_result():
+    keras.utils.set_random_seed(4)
+    x = np.random.default_rng(4).normal(size=(5, 7, 7, 6)).astype("float32")
+    ours, reference = Conv2D(8, 7), keras.layers.Conv2D(8, 7)
+    ours.build(x.shape)
+    reference.build(x.shape)
+    for mine, theirs in zip(ours.weights, reference.weights):
+        mine.assign(theirs)
+    assert ours._covers(x) and not ours._covers(np.zeros((1, 9, 9, 6), "float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(reference(x)),
+                               atol=1e-5)
