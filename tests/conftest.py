@@ -17,8 +17,10 @@ def repo_root() -> Path:
 
 
 def _reference_model_dir() -> Path | None:
-    """matterport's reference bundle: $FASHION_SEG_REFERENCE_MODEL, or ../shared/reference_model beside the repo."""
-    candidates = [os.environ.get("FASHION_SEG_REFERENCE_MODEL"), REPO.parent / "shared" / "reference_model"]
+    """matterport's reference bundle: $FASHION_SEG_REFERENCE_MODEL, or shared/reference_model in a parent directory
+    of the checkout (the project keeps it in ../shared beside the repository)."""
+    candidates = [os.environ.get("FASHION_SEG_REFERENCE_MODEL")]
+    candidates += [parent / "shared" / "reference_model" for parent in REPO.parents]
     for candidate in candidates:
         if candidate and (Path(candidate) / "outputs_0.npz").exists():
             return Path(candidate)

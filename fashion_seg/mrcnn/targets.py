@@ -33,7 +33,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .anchors import compute_backbone_shapes, generate_pyramid_anchors
 from .boxes import box_refinement
 from .canvas import MultiScale, plan_placement
@@ -288,7 +288,8 @@ class StageTimes(dict):
 
 
 @contextmanager
-def _stage(times: StageTimes | None, stage: str):
+def timed(times: StageTimes | None, stage: str):
+    """Add the time spent in the ``with`` block to ``times[stage]``; nothing when ``times`` is None."""
     if times is None:
         yield
     else:
@@ -302,9 +303,9 @@ class GroundTruth:
 
     The image lies in a canvas of ``canvas_shape`` (``config.IMAGE_SHAPE``) at ``window = (y1, x1, y2, x2)``; only the
     part inside the window is stored (``content``, uint8 ``[y2 - y1, x2 - x1, 3]``), the rest of the canvas is 0.
-    ``boxes``: int32 ``[N, (y1, x1, y2, x2)]`` canvas pixels, y2/x2 exclusive. ``masks``: bool ``[N, h, w]``, one
-    contiguous mask per instance: ``MINI_MASK_SHAPE`` mini-masks (the box's contents) when ``mini_masks`` is set,
-    else masks of the content (window) region.
+    ``boxes``: int32 ``[N, (y1, x1, y2, x2)]`` canvas pixels, y2/x2 exclusive. ``masks``: bool ``[N, h, w]`` (any
+    memory layout): ``MINI_MASK_SHAPE`` mini-masks (the box's contents) when ``mini_masks`` is set, else masks of
+    the content (window) region.
     """
 
     content: np.ndarray
@@ -354,10 +355,12 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
     1. Size: the image is scaled by ``config.IMAGE_RESIZE_MODE`` (``square``, ``pad64``, ``crop``, ``none``) or, with
        ``multiscale``, by a random short side; then fitted into the fixed ``config.IMAGE_SHAPE`` canvas (centred, or a
        random crop where it is larger). See :func:`fashion_seg.mrcnn.canvas.plan_placement`.
-    2. Loading at that size: a dataset whose ``load_image`` and ``load_mask`` accept a ``size=(height, width)`` keyword
-       and whose ``image_info`` records the stored ``height`` and ``width`` is asked for the scaled size directly
-       (a big JPEG can then be decoded reduced, RLE masks resized as runs). Any other dataset is loaded at full size
-       and resized here (area averaging when shrinking, bilinear when enlarging; masks nearest neighbour).
+    2. Loading at that size: when the image is to shrink and the dataset can load reduced (its ``load_image`` and
+       ``load_mask`` take ``max_side``: shrink so the longer side is that, as
+       :class:`fashion_seg.data.imaterialist.FashionDataset` does) and knows the stored size without decoding
+       (``image_size(image_id)``, or ``height``/``width`` in ``image_info``), it is asked for the scaled size: a huge
+       JPEG is then decoded reduced and RLE masks are resized as runs. Otherwise the image is loaded at full size and
+       resized here (area averaging when shrinking, bilinear when enlarging; masks nearest neighbour).
     3. ``augmentation(image, masks, seed) -> (image, masks)`` (see :mod:`fashion_seg.data.augmentation`) on the
        placed content, masks as bool ``[N, h, w]``.
     4. Instances with fewer than ``min_area`` pixels left are dropped; boxes come from the masks; mini-masks.
@@ -372,41 +375,41 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
     canvas_shape = tuple(int(v) for v in config.IMAGE_SHAPE)
 
     native_size = _stored_size(dataset, image_id)
-    sized = native_size is not None
     image = None
-    if not sized:
-        with _stage(times, "image"):
-            image = _load_image(dataset, image_id, reference, size=None)
+    if native_size is None:
+        with timed(times, "image"):
+            image = _load_image(dataset, image_id, reference)
         native_size = image.shape[:2]
     placement = plan_placement(native_size, config, rng, multiscale)
     scaled = placement.scaled_shape
-    sized = sized and scaled != tuple(native_size)
+    # Datasets that can load reduced are asked for the scaled size directly (only ever to shrink).
+    max_side = max(scaled) if image is None and max(scaled) < max(native_size) else None
+    loaded_shape = scaled if max_side else tuple(native_size)
 
-    with _stage(times, "image"):
+    with timed(times, "image"):
         if image is None:
-            image = _load_image(dataset, image_id, reference, size=scaled if sized else None)
-        if image.shape[:2] != (scaled if sized else tuple(native_size)):
+            image = _load_image(dataset, image_id, reference, max_side)
+        if image.shape[:2] != loaded_shape:
             raise DataError(f"image {reference}: load_image gave {image.shape[0]}x{image.shape[1]} pixels, expected "
-                            f"{scaled if sized else tuple(native_size)} (image_info height/width wrong?)")
+                            f"{loaded_shape[0]}x{loaded_shape[1]} (is its recorded height/width wrong?)")
         image = _resize_image(image, scaled)
-    with _stage(times, "masks"):
-        masks, class_ids = _load_masks(dataset, image_id, reference, image.shape[:2] if sized else native_size,
-                                       scaled, sized)
+    with timed(times, "masks"):
+        masks, class_ids = _load_masks(dataset, image_id, reference, loaded_shape, scaled, max_side)
     cy, cx, ch, cw = placement.crop
     image = image[cy:cy + ch, cx:cx + cw]
     masks = masks[:, cy:cy + ch, cx:cx + cw]
 
     if augmentation is not None:
-        with _stage(times, "augmentation"):
-            image, masks = augmentation(np.ascontiguousarray(image), np.ascontiguousarray(masks),
-                                        int(rng.integers(2 ** 31)))
+        with timed(times, "augmentation"):
+            augmented, masks = augmentation(np.ascontiguousarray(image), masks, int(rng.integers(2 ** 31)))
+            if augmented.shape != image.shape or masks.shape[1:] != image.shape[:2]:
+                raise ConfigError(f"augmentation changed the image from {image.shape} to {augmented.shape} (masks "
+                                  f"{masks.shape[1:]}); training augmentations must keep the size")
+            image = augmented
 
-    with _stage(times, "instances"):
+    with timed(times, "instances"):
         masks, class_ids, boxes = keep_visible_instances(masks, class_ids, min_area)
-        if use_mini_mask:
-            stored_masks = _mini_masks(masks, boxes, config.MINI_MASK_SHAPE)
-        else:
-            stored_masks = np.ascontiguousarray(masks)
+        stored_masks = _mini_masks(masks, boxes, config.MINI_MASK_SHAPE) if use_mini_mask else masks
         wy1, wx1 = placement.window[:2]
         boxes = boxes + np.array([wy1, wx1, wy1, wx1], dtype=np.int32)
 
@@ -422,15 +425,19 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
 def keep_visible_instances(masks: np.ndarray, class_ids: np.ndarray, min_area: int = 1):
     """Drop instances with fewer than ``min_area`` mask pixels; boxes of the rest from their masks.
 
-    masks: bool ``[N, H, W]``. Returns ``(masks [M, H, W], class_ids int32 [M], boxes int32 [M, (y1, x1, y2, x2)])``
-    with y2/x2 exclusive.
+    masks: bool ``[N, H, W]`` (any layout). Returns ``(masks [M, H, W], class_ids int32 [M],
+    boxes int32 [M, (y1, x1, y2, x2)])`` with y2/x2 exclusive.
     """
     class_ids = np.asarray(class_ids, dtype=np.int32)
     if len(masks):
-        areas = np.count_nonzero(masks.reshape(len(masks), -1), axis=1)
+        areas = np.array([np.count_nonzero(mask) for mask in masks])  # per mask: fast in C and Fortran layouts
         keep = areas >= max(min_area, 1)
         if not keep.all():
-            masks, class_ids = masks[keep], class_ids[keep]
+            class_ids = class_ids[keep]
+            if masks[0].flags.f_contiguous and not masks[0].flags.c_contiguous:
+                masks = masks.transpose(0, 2, 1)[keep].transpose(0, 2, 1)  # keep column-major masks column-major
+            else:
+                masks = masks[keep]
     rows = masks.any(axis=2)  # [M, H]
     cols = masks.any(axis=1)  # [M, W]
     height, width = masks.shape[1:]
@@ -448,18 +455,25 @@ def _mini_masks(masks: np.ndarray, boxes: np.ndarray, mini_shape) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(minimize_mask(boxes, np.moveaxis(masks, 0, -1), mini_shape), -1, 0))
 
 
-def _reference(dataset, image_id: int) -> str:
+def image_reference(dataset, image_id: int) -> str:
+    """``dataset.image_reference(image_id)`` for messages; ``""`` if the dataset cannot say."""
     try:
-        reference = dataset.image_reference(image_id)
+        return str(dataset.image_reference(int(image_id)) or "")
     except Exception:  # a reference is for messages only; never let it hide the real error
-        reference = ""
+        return ""
+
+
+def _reference(dataset, image_id: int) -> str:
+    reference = image_reference(dataset, image_id)
     return f"{image_id} ({reference})" if reference else str(image_id)
 
 
 def _stored_size(dataset, image_id: int) -> tuple[int, int] | None:
-    """(height, width) known without decoding, when the dataset can also load at a requested size."""
-    if not _loads_at_size(type(dataset)):
+    """(height, width) known without decoding, for a dataset that can also load reduced (``max_side``)."""
+    if not _loads_reduced(type(dataset)):
         return None
+    if callable(getattr(dataset, "image_size", None)):
+        return tuple(int(v) for v in dataset.image_size(image_id))
     info = dataset.image_info[image_id]
     if "height" in info and "width" in info:
         return int(info["height"]), int(info["width"])
@@ -467,19 +481,20 @@ def _stored_size(dataset, image_id: int) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=None)
-def _loads_at_size(dataset_class) -> bool:
-    def accepts_size(method) -> bool:
+def _loads_reduced(dataset_class) -> bool:
+    """Whether ``load_image`` and ``load_mask`` take ``max_side`` (shrink so the longer side is at most that)."""
+    def accepts_max_side(method) -> bool:
         try:
-            return "size" in inspect.signature(method).parameters
+            return "max_side" in inspect.signature(method).parameters
         except (TypeError, ValueError):
             return False
 
-    return accepts_size(dataset_class.load_image) and accepts_size(dataset_class.load_mask)
+    return accepts_max_side(dataset_class.load_image) and accepts_max_side(dataset_class.load_mask)
 
 
-def _load_image(dataset, image_id: int, reference: str, size) -> np.ndarray:
+def _load_image(dataset, image_id: int, reference: str, max_side: int | None = None) -> np.ndarray:
     try:
-        image = dataset.load_image(image_id) if size is None else dataset.load_image(image_id, size=tuple(size))
+        image = dataset.load_image(image_id) if max_side is None else dataset.load_image(image_id, max_side=max_side)
     except DataError as error:
         raise DataError(f"image {reference}: {error}") from error
     except Exception as error:  # the dataset is user code: any failure to produce the image makes it a bad image
@@ -492,13 +507,17 @@ def _load_image(dataset, image_id: int, reference: str, size) -> np.ndarray:
     return image
 
 
-def _load_masks(dataset, image_id: int, reference: str, loaded_shape, scaled_shape, sized: bool):
-    """bool ``[N, h, w]`` masks at ``scaled_shape`` and int32 class ids ``[N]``; the dataset is asked for
-    ``scaled_shape`` when ``sized``, else its masks must have the image's ``loaded_shape``."""
+def _load_masks(dataset, image_id: int, reference: str, loaded_shape, scaled_shape, max_side: int | None):
+    """bool ``[N, h, w]`` masks at ``scaled_shape`` and int32 class ids ``[N]``; the dataset's masks must have the
+    image's ``loaded_shape`` (asked for with ``max_side`` when given).
+
+    Each mask of the result is contiguous in C or in Fortran order (RLE decodes column-major), which is all the
+    later steps need; other layouts (e.g. a C-ordered ``[H, W, N]``) are copied once.
+    """
     loaded_shape, scaled_shape = tuple(int(v) for v in loaded_shape), tuple(int(v) for v in scaled_shape)
     try:
-        if sized:
-            masks, class_ids = dataset.load_mask(image_id, size=scaled_shape)
+        if max_side:
+            masks, class_ids = dataset.load_mask(image_id, max_side=max_side)
         else:
             masks, class_ids = dataset.load_mask(image_id)
     except DataError as error:
@@ -520,8 +539,10 @@ def _load_masks(dataset, image_id: int, reference: str, loaded_shape, scaled_sha
         masks = masks != 0
     if masks.shape[:2] != scaled_shape:
         masks = resize(masks, scaled_shape, order=0)
-    # [H, W, N] -> [N, H, W]; free when the dataset built [N, H, W] and handed out a transposed view
-    return np.ascontiguousarray(np.moveaxis(masks, -1, 0)), class_ids
+    masks = np.moveaxis(masks, -1, 0)
+    if not (masks[0].flags.c_contiguous or masks[0].flags.f_contiguous):
+        masks = np.ascontiguousarray(masks)
+    return masks, class_ids
 
 
 def _resize_image(image: np.ndarray, size) -> np.ndarray:

@@ -59,3 +59,22 @@ def test_multiscale_short_side_range_and_long_side_cap():
     assert len(set(scales)) > 5
     with pytest.raises(ConfigError):
         MultiScale(800, 400)
+
+
+def test_pad64_keeps_the_image_scale_and_crops_what_does_not_fit():
+    config = CanvasConfig(IMAGE_RESIZE_MODE="pad64")  # canvas 512x512; min_dim 256 enlarges small images only
+    large = plan_placement((900, 300), config, np.random.default_rng(0))
+    assert large.scale == 1 and large.crop[2:] == (512, 300) and large.window == (0, 106, 512, 406)
+    small = plan_placement((128, 200), config, np.random.default_rng(0))
+    assert small.scale == 2 and small.scaled_shape == (256, 400) and small.window == (128, 56, 384, 456)
+
+
+def test_shrinking_rounds_like_the_reduced_loaders():
+    from fashion_seg.data.masks import scaled_size
+
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        size = tuple(int(v) for v in rng.integers(300, 6000, size=2))
+        placement = plan_placement(size, CanvasConfig(), rng, MultiScale(200, 700, 900))
+        if placement.scale < 1:
+            assert placement.scaled_shape == scaled_size(*size, max(placement.scaled_shape))

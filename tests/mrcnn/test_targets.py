@@ -9,7 +9,8 @@ from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.masks import expand_mask
 from fashion_seg.mrcnn.molding import parse_image_meta
-from fashion_seg.mrcnn.targets import AnchorGrid, build_rpn_targets, load_ground_truth, load_image_gt
+from fashion_seg.mrcnn.targets import (AnchorGrid, build_rpn_targets, keep_visible_instances, load_ground_truth,
+                                         load_image_gt)
 
 
 class TinyConfig(Config):
@@ -236,8 +237,10 @@ class RectanglesDataset(Dataset):
         return masks, np.array([class_id for *_, class_id in rects], np.int32)
 
 
-class SizedRectanglesDataset(RectanglesDataset):
-    """The same, but loading at a requested size (as a dataset of huge JPEGs and RLE masks would) and recording it."""
+class ReducingRectanglesDataset(RectanglesDataset):
+    """The same, but able to load reduced (as a dataset of huge JPEGs and RLE masks does), recording the requests.
+
+    ``load_image(i, max_side)`` / ``load_mask(i, max_side)``: halved when ``max_side`` is half the longer side."""
 
     def __init__(self, images):
         super().__init__(images)
@@ -245,15 +248,15 @@ class SizedRectanglesDataset(RectanglesDataset):
             info["height"], info["width"] = info["size"]
         self.requested = []
 
-    def load_image(self, image_id, size=None):
-        self.requested.append(("image", size))
+    def load_image(self, image_id, max_side=None):
+        self.requested.append(("image", max_side))
         image = super().load_image(image_id)
-        return image if size is None else np.ascontiguousarray(image[::2, ::2])
+        return image if max_side is None else np.ascontiguousarray(image[::2, ::2])
 
-    def load_mask(self, image_id, size=None):
-        self.requested.append(("mask", size))
+    def load_mask(self, image_id, max_side=None):
+        self.requested.append(("mask", max_side))
         masks, class_ids = super().load_mask(image_id)
-        return (masks if size is None else masks[::2, ::2]), class_ids
+        return (masks if max_side is None else masks[::2, ::2]), class_ids
 
 
 def test_square_mode_places_the_image_as_matterport_and_moves_boxes_with_it():
@@ -298,10 +301,10 @@ def test_min_area_drops_small_instances():
     assert load_image_gt(dataset, TinyConfig(), 0, min_area=9)[2].tolist() == [1, 2]
 
 
-def test_a_dataset_that_loads_at_a_size_is_asked_for_the_scaled_size():
-    dataset = SizedRectanglesDataset([((256, 200), [(10, 20, 50, 60, 1)])])
+def test_a_dataset_that_loads_reduced_is_asked_for_the_scaled_size():
+    dataset = ReducingRectanglesDataset([((256, 200), [(10, 20, 50, 60, 1)])])
     _, meta, _, boxes, _ = load_image_gt(dataset, TinyConfig(), 0)
-    assert dataset.requested == [("image", (128, 100)), ("mask", (128, 100))]
+    assert dataset.requested == [("image", 128), ("mask", 128)]
     assert parse_image_meta(meta).window.tolist() == [0, 14, 128, 114]
     np.testing.assert_array_equal(boxes, [[5, 14 + 10, 25, 14 + 30]])
 
@@ -360,3 +363,16 @@ def test_a_failing_loader_or_mismatched_masks_raise_data_error_naming_the_image(
 
     with pytest.raises(DataError, match="do not match"):
         load_image_gt(Mismatched([((64, 64), [])]), TinyConfig(), 0)
+
+
+def test_keep_visible_instances_gives_tight_boxes_in_either_memory_layout():
+    masks = np.zeros((3, 20, 30), bool)
+    masks[0, 2:5, 3:9] = True  # 18 pixels
+    masks[2, 10:20, 0:30] = True
+    column_major = np.asfortranarray(masks.transpose(1, 2, 0)).transpose(2, 0, 1)  # as RLE decoding lays them
+    for layout in (masks, column_major):
+        kept, class_ids, boxes = keep_visible_instances(layout, np.array([1, 2, 3]), min_area=1)
+        assert class_ids.tolist() == [1, 3]
+        np.testing.assert_array_equal(kept, masks[[0, 2]])
+        np.testing.assert_array_equal(boxes, [[2, 3, 5, 9], [10, 0, 20, 30]])
+    assert keep_visible_instances(column_major, np.array([1, 2, 3]), min_area=19)[1].tolist() == [3]

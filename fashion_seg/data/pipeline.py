@@ -1,0 +1,159 @@
+"""The parallel training input pipeline: a ``keras.utils.PyDataset`` of fixed-shape Mask R-CNN batches.
+
+    train = MaskRCNNBatches(train_dataset, config, augmentation=make_augmentation("first_place"), seed=1,
+                            workers=8, use_multiprocessing=True)
+    val = MaskRCNNBatches(val_dataset, config, training=False)
+    model.fit(train, validation_data=val, epochs=..., shuffle=False)
+
+Batches follow the contract of :mod:`fashion_seg.data.batches` (``build_batch`` builds the same ones without Keras).
+
+Epochs: one epoch is one pass over the images, ``len(batches) = ceil(images / batch size)`` batches. Batch ``i`` of
+epoch ``e`` holds positions ``i * B .. i * B + B - 1`` of the epoch's permutation, a pure function of
+``(seed, e)``, so every image appears exactly once per epoch whichever worker, thread or process builds which
+batch. When the image count is not a multiple of the batch size, the last batch is completed with the first images
+of the same permutation (those few appear twice, with different augmentation). ``on_epoch_end`` moves to the next
+epoch (Keras calls it after each epoch; Keras's worker pool is restarted each epoch, so worker processes see it).
+To resume at epoch ``e`` call :meth:`MaskRCNNBatches.set_epoch`.
+
+Keras notes: pass ``shuffle=False`` to ``fit`` (the order is already shuffled, reproducibly; Keras's own shuffle of
+batch indices is not seeded), and leave ``steps_per_epoch`` unset or equal to ``len(batches)``: with fewer steps
+Keras's enqueuer hands the batches it prefetched beyond the last step to the next epoch.
+
+Validation (``training=False``): images in dataset order, no augmentation, no multi-scale, and the same random
+draws every epoch (a ``crop``-mode validation crop stays put), so validation losses are comparable across epochs.
+
+With ``use_multiprocessing=True`` the constructing process switches OpenCV to one thread (see the constructor).
+
+Broken images are logged (``logging.warning`` with the image reference), appended as JSON lines to ``broken_log``
+(a temporary file unless given; worker processes append to the same file) and replaced as
+:mod:`fashion_seg.data.batches` describes; :attr:`MaskRCNNBatches.broken_images` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import weakref
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+
+from ..errors import ConfigError
+from ..mrcnn.canvas import MultiScale
+from ..mrcnn.targets import AnchorGrid
+from .batches import INPUT_NAMES, BrokenImage, build_batch
+
+__all__ = ["MaskRCNNBatches", "BrokenImage", "build_batch", "INPUT_NAMES"]
+
+log = logging.getLogger(__name__)
+_log_lock = threading.Lock()
+
+
+class MaskRCNNBatches(keras.utils.PyDataset):
+    """Training (or validation) batches of a prepared Mask R-CNN ``Dataset``.
+
+    dataset: a prepared :class:`fashion_seg.mrcnn.dataset.Dataset`; ``image_ids`` restricts it to a subset.
+    training: shuffle per epoch, augment, multi-scale; ``False`` for validation (see the module docstring).
+    augmentation: ``f(image, masks, seed) -> (image, masks)``, e.g. ``make_augmentation("seed")``.
+    multiscale: random short side per image (:class:`fashion_seg.mrcnn.canvas.MultiScale`), fitted into
+    ``IMAGE_SHAPE``. batch_size: default ``config.BATCH_SIZE``. min_area: instances with fewer mask pixels after
+    resizing and augmentation are dropped. workers / use_multiprocessing / max_queue_size: Keras's.
+    """
+
+    def __init__(self, dataset, config, *, training: bool = True, augmentation=None,
+                 multiscale: MultiScale | None = None, seed: int = 0, image_ids=None, batch_size: int | None = None,
+                 min_area: int = 1, broken_log: str | os.PathLike | None = None, workers: int = 1,
+                 use_multiprocessing: bool = False, max_queue_size: int = 10):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        if not training and (augmentation is not None or multiscale is not None):
+            raise ConfigError("validation batches (training=False) take no augmentation and no multi-scale")
+        self.dataset = dataset
+        self.config = config
+        self.training = training
+        self.augmentation = augmentation
+        self.multiscale = multiscale
+        self.seed = int(seed)
+        self.image_ids = np.asarray(dataset.image_ids if image_ids is None else image_ids, dtype=np.int64)
+        if len(self.image_ids) == 0:
+            raise ConfigError("no images to make batches of")
+        self.batch_size = int(batch_size or config.BATCH_SIZE)
+        self.min_area = min_area
+        self.anchors = AnchorGrid.for_image(config, config.IMAGE_SHAPE)
+        self.epoch = 0
+        self._order_cache = None
+        if broken_log is None:
+            handle, broken_log = tempfile.mkstemp(prefix="fashion_seg_broken_", suffix=".jsonl")
+            os.close(handle)
+            weakref.finalize(self, _remove_if_owner, broken_log, os.getpid())
+        self.broken_log = Path(broken_log)
+        if use_multiprocessing:
+            # Each worker process builds one batch at a time, so OpenCV's own threads would only oversubscribe the
+            # cores; and changing OpenCV's thread count inside a forked worker can deadlock. Workers inherit this.
+            cv2.setNumThreads(1)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.image_ids) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Continue at ``epoch`` (0-based), e.g. when training resumes from a checkpoint."""
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self) -> None:
+        if self.training:
+            self.epoch += 1
+
+    def epoch_order(self, epoch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(image_ids, occurrences)`` of every batch slot of ``epoch`` (default: the current one), in order:
+        ``len(self) * batch_size`` entries; occurrence 1 marks the repeats that complete the last batch."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        cached = self._order_cache
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        ids = self.image_ids
+        if self.training:
+            ids = ids[np.random.default_rng([self.seed, epoch]).permutation(len(ids))]
+        missing = len(self) * self.batch_size - len(ids)
+        occurrences = np.zeros(len(ids) + missing, dtype=np.int64)
+        occurrences[len(ids):] = 1
+        order = (np.concatenate([ids, ids[:missing]]), occurrences)
+        self._order_cache = (epoch, order)
+        return order
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        epoch = self.epoch if self.training else 0
+        ids, occurrences = self.epoch_order(epoch)
+        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return build_batch(self.dataset, ids[window], self.config, anchors=self.anchors,
+                           augmentation=self.augmentation if self.training else None,
+                           multiscale=self.multiscale if self.training else None, seed=self.seed, epoch=epoch,
+                           occurrences=occurrences[window], min_area=self.min_area, on_broken=self._report_broken)
+
+    def _report_broken(self, broken: BrokenImage) -> None:
+        log.warning("broken image %s: %s (epoch %d); its batch slot gets another image of the batch",
+                    broken.reference or broken.image_id, broken.error, broken.epoch)
+        line = json.dumps({"image_id": broken.image_id, "reference": broken.reference, "error": broken.error,
+                           "epoch": broken.epoch}) + "\n"
+        with _log_lock, open(self.broken_log, "a", encoding="utf-8") as handle:
+            handle.write(line)  # one short append: atomic across processes
+
+    @property
+    def broken_images(self) -> list[BrokenImage]:
+        """Every broken-image report so far, from all workers (an image broken in two epochs is listed twice)."""
+        if not self.broken_log.exists():
+            return []
+        with open(self.broken_log, encoding="utf-8") as handle:
+            return [BrokenImage(**json.loads(line)) for line in handle if line.strip()]
+
+
+def _remove_if_owner(path: str, owner_pid: int) -> None:
+    # forked workers inherit the finalizer; only the process that made the temporary file removes it
+    if os.getpid() == owner_pid:
+        Path(path).unlink(missing_ok=True)
