@@ -131,7 +131,8 @@ def main() -> None:
               f"{args.batch / step:.2f} images/s")
         reference = MATTERPORT_SECONDS.get((args.backbone, args.size, args.batch, args.layers))
         if reference and args.rois == 200:
-            print(f"matterport (TF 1.15) on this machine kind: {reference} s per step -> {reference / step:.1f}x faster")
+            print(f"matterport (TF 1.15) on this machine kind: {reference} s per step -> "
+                  f"{reference / step:.1f}x faster")
         if args.profile:
             profile_forward(network, batch, args.steps)
     print("after:", uptime())

@@ -32,7 +32,8 @@ class TrainingBatches(keras.utils.PyDataset):
     dataset.Dataset`, as dicts keyed by the training model's input names.
 
     augmentation: ``f(image, masks, seed) -> (image, masks)`` (e.g. :func:`fashion_seg.data.augmentation.
-    make_augmentation`), not applied to images of the ``no_augmentation_sources``. workers / use_multiprocessing / max_queue_size: Keras's PyDataset options.
+    make_augmentation`), not applied to images of the ``no_augmentation_sources``. workers / use_multiprocessing /
+    max_queue_size: Keras's PyDataset options.
     """
 
     def __init__(self, dataset, config, steps: int, *, training: bool = True, augmentation=None, seed: int = 0,

@@ -80,15 +80,18 @@ def set_trainable(model: keras.Model, regex: str, indent: int = 0, verbose: int 
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """After each epoch, write the weights to ``path_pattern.format(epoch=N)`` (N counted from 1, matterport's
-    naming) in matterport's h5 layout, atomically, and remember N as the last completed epoch."""
+    naming) in matterport's h5 layout, atomically (unless ``write`` is False: a non-chief worker), and remember N as
+    the last completed epoch."""
 
-    def __init__(self, path_pattern: str):
+    def __init__(self, path_pattern: str, write: bool = True):
         super().__init__()
         self.path_pattern = path_pattern
+        self.write = write
         self.last_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        weight_io.save_weights(self.model, self.path_pattern.format(epoch=epoch + 1))
+        if self.write:
+            weight_io.save_weights(self.model, self.path_pattern.format(epoch=epoch + 1))
         self.last_epoch = epoch + 1
 
 
@@ -133,6 +136,11 @@ class TrainingMethods:
         self._require_training("train")
         regex = resolve_layers(layers)
         config = self.config
+        replicas = self.keras_model.num_replicas
+        if config.GPU_COUNT != replicas:
+            raise ConfigError(f"the model was built for {replicas} replicas but GPU_COUNT={config.GPU_COUNT}: set "
+                              f"GPU_COUNT={replicas}, so that the global batch (BATCH_SIZE = IMAGES_PER_GPU x "
+                              "GPU_COUNT) gives each replica IMAGES_PER_GPU images")
         train_batches = self._batches(train_dataset, config.STEPS_PER_EPOCH, True, augmentation, seed,
                                       no_augmentation_sources, workers, use_multiprocessing)
         val_batches = None if val_dataset is None else self._batches(
@@ -141,11 +149,12 @@ class TrainingMethods:
             if hasattr(batches, "set_epoch"):
                 batches.set_epoch(self.epoch)
 
-        os.makedirs(self.log_dir, exist_ok=True)
-        self._save_config()
-        checkpoint = EpochCheckpoint(self.checkpoint_path)
-        callbacks = [keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0, write_graph=False),
-                     checkpoint, *(custom_callbacks or [])]
+        checkpoint = EpochCheckpoint(self.checkpoint_path, write=self.keras_model.writes_files)
+        callbacks = [checkpoint, *(custom_callbacks or [])]
+        if self.keras_model.writes_files:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._save_config()
+            callbacks.insert(0, keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0, write_graph=False))
         log.info("Starting at epoch %d. LR=%s", self.epoch, learning_rate)
         log.info("Checkpoint Path: %s", self.checkpoint_path)
         self.set_trainable(regex, verbose=1)

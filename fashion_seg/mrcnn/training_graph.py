@@ -220,6 +220,27 @@ class TrainingModel(keras.Model):
         else:
             yield
 
+    @property
+    def num_replicas(self) -> int:
+        """Replicas each global batch is split into (``tf.distribute`` strategy or ``keras.distribution``)."""
+        if keras.backend.backend() == "tensorflow":
+            return int(self.distribute_strategy.num_replicas_in_sync)
+        if self._built_under_distribution is not None:
+            return int(np.size(self._built_under_distribution.device_mesh.devices))
+        return 1
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes checkpoints and logs: only the chief of a multi-worker run does (the other
+        workers hold the same weights)."""
+        if keras.backend.backend() == "tensorflow":
+            return bool(self.distribute_strategy.extended.should_checkpoint)
+        if keras.backend.backend() == "jax":
+            import jax
+
+            return jax.process_index() == 0
+        return True
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # TensorFlow trainer hook. Under tf.distribute, Keras builds the model from the *mean* over replicas of the
         # first batch, which fails for bool and int inputs (our GT masks and ids) and under

@@ -133,10 +133,13 @@ def test_checkpoints_are_matterport_files_and_training_resumes_from_them(overfit
     assert resumed.find_last() == os.path.join(model.log_dir, "mask_rcnn_overfit_0006.h5")
 
 
-def test_training_methods_need_a_training_model(tmp_path):
+def test_training_refuses_the_wrong_mode_layers_or_replica_count(tmp_path):
     inference = MaskRCNN("inference", TinyConfig(), tmp_path)
     with pytest.raises(ConfigError, match="mode='training'"):
         inference.train(ToyDataset(), None, 0.01, epochs=1, layers="heads")
     training = MaskRCNN("training", TinyConfig(), tmp_path)
     with pytest.raises(ConfigError, match="regular expression"):
         training.train(ToyDataset(), None, 0.01, epochs=1, layers="res(")
+    two_gpus = MaskRCNN("training", TinyConfig(GPU_COUNT=2), tmp_path)  # built without a 2-replica strategy
+    with pytest.raises(ConfigError, match="built for 1 replicas but GPU_COUNT=2"):
+        two_gpus.train(ToyDataset(), None, 0.01, epochs=1, layers="heads")
