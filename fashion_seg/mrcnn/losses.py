@@ -11,9 +11,15 @@ the model's dtype policy. Where matterport is wrong, we differ, and say so:
   anchor with its target row by its rank among the image's positives (the same pairing, whole-batch).
 - Smooth-L1 and the mask BCE are averaged over elements (4 per box, 28x28 per mask) exactly as matterport's
   ``K.mean`` does, so loss magnitudes are comparable with matterport's logs.
+
+Every loss is a ratio ``sum / max(count, 1)``. The ``*_terms`` functions return the two parts as a :class:`LossTerms`,
+so a data-parallel trainer can add up the counts of all replicas before dividing: each replica's share
+``sum_r / total_count`` then adds up to exactly the loss of the whole batch on one device.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -27,10 +33,31 @@ def smooth_l1(y_true, y_pred):
     return ops.where(diff < 1.0, 0.5 * diff * diff, diff - 0.5)
 
 
-def _masked_mean(values, weights):
-    """sum(values * weights) / sum(weights), or 0 when the weights sum to 0."""
-    total = ops.sum(weights)
-    return ops.sum(values * weights) / ops.maximum(total, 1.0)
+class LossTerms(NamedTuple):
+    """A loss as ``total / max(count, 1)``: ``total`` float32 scalar (differentiable), ``count`` float32 scalar
+    (how many terms were added up; no gradient flows through it)."""
+
+    total: object
+    count: object
+
+    def value(self):
+        """The loss: the mean of the terms, 0 when there are none."""
+        return self.total / ops.maximum(self.count, 1.0)
+
+
+def _masked_terms(values, weights) -> LossTerms:
+    """``sum(values * weights)`` over ``sum(weights)``."""
+    return LossTerms(ops.sum(values * weights), ops.stop_gradient(ops.sum(weights)))
+
+
+def rpn_class_loss_terms(rpn_match, rpn_class_logits) -> LossTerms:
+    """The parts of :func:`rpn_class_loss`."""
+    rpn_match = ops.squeeze(ops.cast(rpn_match, "int32"), -1)
+    logits = ops.cast(rpn_class_logits, "float32")
+    target = ops.cast(ops.equal(rpn_match, 1), "int32")
+    sampled = ops.cast(ops.not_equal(rpn_match, 0), "float32")
+    cross_entropy = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+    return _masked_terms(cross_entropy, sampled)
 
 
 def rpn_class_loss(rpn_match, rpn_class_logits):
@@ -39,20 +66,11 @@ def rpn_class_loss(rpn_match, rpn_class_logits):
     rpn_match: ``[batch, anchors, 1]`` int (+1 positive, -1 negative, 0 neutral).
     rpn_class_logits: ``[batch, anchors, 2]`` (background, foreground) logits.
     """
-    rpn_match = ops.squeeze(ops.cast(rpn_match, "int32"), -1)
-    logits = ops.cast(rpn_class_logits, "float32")
-    target = ops.cast(ops.equal(rpn_match, 1), "int32")
-    sampled = ops.cast(ops.not_equal(rpn_match, 0), "float32")
-    cross_entropy = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
-    return _masked_mean(cross_entropy, sampled)
+    return rpn_class_loss_terms(rpn_match, rpn_class_logits).value()
 
 
-def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
-    """Smooth-L1 between the predicted deltas of positive anchors and their packed targets.
-
-    target_bbox: ``[batch, RPN_TRAIN_ANCHORS_PER_IMAGE, 4]``: the targets of an image's positive anchors, in anchor
-    order, in its first rows. rpn_match: ``[batch, anchors, 1]``. rpn_bbox: ``[batch, anchors, 4]`` predicted deltas.
-    """
+def rpn_bbox_loss_terms(target_bbox, rpn_match, rpn_bbox) -> LossTerms:
+    """The parts of :func:`rpn_bbox_loss`."""
     positive = ops.equal(ops.squeeze(ops.cast(rpn_match, "int32"), -1), 1)
     positive_f = ops.cast(positive, "float32")
     rank = ops.cast(ops.cumsum(positive_f, axis=1) - 1.0, "int32")  # row of each positive in target_bbox
@@ -62,7 +80,28 @@ def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
     # A positive beyond the packed rows has no target (cannot happen with matterport's sampling); ignore it.
     usable = positive_f * ops.cast(ops.cumsum(positive_f, axis=1) <= ops.cast(rows, "float32"), "float32")
     loss = ops.sum(smooth_l1(target, ops.cast(rpn_bbox, "float32")), axis=-1)
-    return ops.sum(loss * usable) / ops.maximum(4.0 * ops.sum(usable), 1.0)
+    return LossTerms(ops.sum(loss * usable), ops.stop_gradient(4.0 * ops.sum(usable)))
+
+
+def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
+    """Smooth-L1 between the predicted deltas of positive anchors and their packed targets.
+
+    target_bbox: ``[batch, RPN_TRAIN_ANCHORS_PER_IMAGE, 4]``: the targets of an image's positive anchors, in anchor
+    order, in its first rows. rpn_match: ``[batch, anchors, 1]``. rpn_bbox: ``[batch, anchors, 4]`` predicted deltas.
+    """
+    return rpn_bbox_loss_terms(target_bbox, rpn_match, rpn_bbox).value()
+
+
+def mrcnn_class_loss_terms(target_class_ids, pred_class_logits, active_class_ids, roi_valid) -> LossTerms:
+    """The parts of :func:`mrcnn_class_loss`."""
+    target = ops.cast(target_class_ids, "int32")
+    logits = ops.cast(pred_class_logits, "float32")
+    predicted = ops.argmax(logits, axis=-1)
+    active = ops.cast(active_class_ids, "float32")
+    predicted_active = ops.take_along_axis(active, ops.cast(predicted, "int32"), axis=1)
+    weights = predicted_active * ops.cast(roi_valid, "float32")
+    cross_entropy = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+    return _masked_terms(cross_entropy, weights)
 
 
 def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids, roi_valid):
@@ -73,14 +112,16 @@ def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids, roi_
     1 for real ROIs, 0 for zero padding. A ROI whose *predicted* class is not active for its image is not counted
     (matterport's rule, for training on several datasets with different class sets).
     """
-    target = ops.cast(target_class_ids, "int32")
-    logits = ops.cast(pred_class_logits, "float32")
-    predicted = ops.argmax(logits, axis=-1)
-    active = ops.cast(active_class_ids, "float32")
-    predicted_active = ops.take_along_axis(active, ops.cast(predicted, "int32"), axis=1)
-    weights = predicted_active * ops.cast(roi_valid, "float32")
-    cross_entropy = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
-    return _masked_mean(cross_entropy, weights)
+    return mrcnn_class_loss_terms(target_class_ids, pred_class_logits, active_class_ids, roi_valid).value()
+
+
+def mrcnn_bbox_loss_terms(target_bbox, target_class_ids, pred_bbox) -> LossTerms:
+    """The parts of :func:`mrcnn_bbox_loss`."""
+    class_ids = ops.cast(target_class_ids, "int32")
+    positive = ops.cast(class_ids > 0, "float32")
+    predicted = ops.take_along_axis(ops.cast(pred_bbox, "float32"), class_ids[..., None, None], axis=2)[:, :, 0]
+    loss = ops.sum(smooth_l1(ops.cast(target_bbox, "float32"), predicted), axis=-1)
+    return LossTerms(ops.sum(loss * positive), ops.stop_gradient(4.0 * ops.sum(positive)))
 
 
 def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
@@ -88,11 +129,19 @@ def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
 
     target_bbox: ``[batch, rois, 4]``; target_class_ids: ``[batch, rois]``; pred_bbox: ``[batch, rois, classes, 4]``.
     """
+    return mrcnn_bbox_loss_terms(target_bbox, target_class_ids, pred_bbox).value()
+
+
+def mrcnn_mask_loss_terms(target_masks, target_class_ids, pred_masks) -> LossTerms:
+    """The parts of :func:`mrcnn_mask_loss`."""
     class_ids = ops.cast(target_class_ids, "int32")
     positive = ops.cast(class_ids > 0, "float32")
-    predicted = ops.take_along_axis(ops.cast(pred_bbox, "float32"), class_ids[..., None, None], axis=2)[:, :, 0]
-    loss = ops.sum(smooth_l1(ops.cast(target_bbox, "float32"), predicted), axis=-1)
-    return ops.sum(loss * positive) / ops.maximum(4.0 * ops.sum(positive), 1.0)
+    predicted = ops.take_along_axis(ops.cast(pred_masks, "float32"), class_ids[:, :, None, None, None], axis=4)
+    predicted = predicted[..., 0]
+    bce = keras.losses.binary_crossentropy(ops.cast(target_masks, "float32")[..., None], predicted[..., None])
+    per_roi = ops.sum(bce, axis=(2, 3))
+    pixels = ops.cast(ops.shape(target_masks)[2] * ops.shape(target_masks)[3], "float32")
+    return LossTerms(ops.sum(per_roi * positive), ops.stop_gradient(pixels * ops.sum(positive)))
 
 
 def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
@@ -101,14 +150,7 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
     target_masks: ``[batch, rois, height, width]`` in {0, 1}; target_class_ids: ``[batch, rois]``;
     pred_masks: ``[batch, rois, height, width, classes]`` sigmoid probabilities.
     """
-    class_ids = ops.cast(target_class_ids, "int32")
-    positive = ops.cast(class_ids > 0, "float32")
-    predicted = ops.take_along_axis(ops.cast(pred_masks, "float32"), class_ids[:, :, None, None, None], axis=4)
-    predicted = predicted[..., 0]
-    bce = keras.losses.binary_crossentropy(ops.cast(target_masks, "float32")[..., None], predicted[..., None])
-    per_roi = ops.sum(bce, axis=(2, 3))
-    pixels = ops.cast(ops.shape(target_masks)[2] * ops.shape(target_masks)[3], "float32")
-    return ops.sum(per_roi * positive) / ops.maximum(pixels * ops.sum(positive), 1.0)
+    return mrcnn_mask_loss_terms(target_masks, target_class_ids, pred_masks).value()
 
 
 def weight_decay_loss(weights, weight_decay: float):

@@ -1,4 +1,5 @@
-"""``MaskRCNN``: matterport's model class for Keras 3 (inference mode).
+"""``MaskRCNN``: matterport's model class for Keras 3 (inference mode here; training mode's methods are in
+:mod:`fashion_seg.mrcnn.training`).
 
 Usage, as with matterport::
 
@@ -33,11 +34,13 @@ from .inference_graph import INFERENCE_OUTPUT_NAMES, build_inference_graph
 from .molding import mold_inputs as mold_images
 from .molding import unmold_detections as unmold_image_detections
 from .predictor import CompiledPredictor
+from .training import TrainingMethods
+from .training_graph import build_training_graph
 
 log = logging.getLogger(__name__)
 
 # Graph builders by mode. Each returns an object with a ``model`` attribute (the Keras model of that mode).
-BUILDERS = {"inference": build_inference_graph}
+BUILDERS = {"inference": build_inference_graph, "training": build_training_graph}
 
 _RUN_DIR = re.compile(r"^(?P<name>.+?)(?P<stamp>\d{8}T\d{4})$")
 _CHECKPOINT = re.compile(r".*[/\\](?P<name>[\w-]+?)(?P<stamp>\d{8}T\d{4})[/\\]mask_rcnn_[\w-]+?_(?P<epoch>\d{4})\.h5$")
@@ -74,8 +77,8 @@ def mask_rows(count: int, maximum: int) -> int:
     return min(maximum, max(4, 1 << (count - 1).bit_length()))
 
 
-class MaskRCNN:
-    """Mask R-CNN with matterport's interface. ``mode``: "inference" (see ``BUILDERS``)."""
+class MaskRCNN(TrainingMethods):
+    """Mask R-CNN with matterport's interface. ``mode``: "inference" or "training" (see ``BUILDERS``)."""
 
     def __init__(self, mode: str, config, model_dir: str | os.PathLike):
         if mode not in BUILDERS:
