@@ -39,15 +39,17 @@ class ColourBlobModel:
 
     Every 4-connected blob of a palette colour becomes a detection of that class: its box (normalized in the
     molded image), score ``0.55 + 0.4 * (blob area / box area)`` and its shape resampled to 28x28. Each image also
-    gets one false positive of class 1 with score 0.3, centred left-right in the image window (so mirroring maps it
-    onto itself), which a score threshold should remove.
+    gets one false positive of class 1 with score 0.3 at the top of the image window, centred left-right (mirroring
+    maps it onto itself) or, with ``false_positive="left"``, in the top-left corner (a mirrored image shows it in
+    another place); a score threshold should remove it.
 
     ``calls`` counts batches, ``images`` images; ``interrupt_after`` raises KeyboardInterrupt on a later batch (a
     user pressing Ctrl-C).
     """
 
-    def __init__(self, config: Config, interrupt_after: int | None = None):
+    def __init__(self, config: Config, interrupt_after: int | None = None, false_positive: str = "centre"):
         self.config = config
+        self.false_positive = false_positive
         self.interrupt_after = interrupt_after
         self.calls = 0
         self.images = 0
@@ -85,11 +87,10 @@ class ColourBlobModel:
                 rows.append((mask, [*box, class_id, 0.55 + 0.4 * area / (w * h)]))
         return rows
 
-    @staticmethod
-    def _false_positive(shape, window) -> tuple:
+    def _false_positive(self, shape, window) -> tuple:
         wy1, wx1, wy2, wx2 = (float(v) for v in window)
         size = max(2.0, (wx2 - wx1) / 8)
-        x1 = wx1 + ((wx2 - wx1) - size) / 2
+        x1 = wx1 if self.false_positive == "left" else wx1 + ((wx2 - wx1) - size) / 2
         box = norm_boxes(np.array([wy1, x1, wy1 + size, x1 + size]), shape[:2])
         return np.full((28, 28), 0.9, np.float32), [*box, 1, FALSE_POSITIVE_SCORE]
 

@@ -191,5 +191,5 @@ def test_category_lists():
 def test_fast_weights_equal_the_reference_weights():
     from fashion_seg.postprocess import _bilinear_weights
 
-    for output in (1, 2, 13, 28, 29, 300):
+    for output in (1, 2, 13, 28, 29, 300, 700):
         np.testing.assert_array_equal(_bilinear_weights(28, output), bilinear_weights(28, output))
