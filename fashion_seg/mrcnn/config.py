@@ -45,6 +45,8 @@ class Config:
     BACKBONE_STRIDES = [4, 8, 16, 32, 64]
     FPN_CLASSIF_FC_LAYERS_SIZE = 1024
     TOP_DOWN_PYRAMID_SIZE = 256
+    RPN_CONV_FILTERS = 512  # *added*: width of the RPN's shared 3x3 conv (matterport: fixed 512)
+    MASK_HEAD_FILTERS = 256  # *added*: width of the mask head's convs and deconv (matterport: fixed 256)
     NUM_CLASSES = 1  # Including background. Override it.
 
     RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)  # Side of the square anchor in pixels, one per pyramid level.
@@ -119,7 +121,8 @@ class Config:
             raise ConfigError(
                 f"NUM_CLASSES={self.NUM_CLASSES!r}: it counts the background too, so it must be >= 2 (1 + your classes)"
             )
-        for key in ("GPU_COUNT", "IMAGES_PER_GPU", "STEPS_PER_EPOCH", "VALIDATION_STEPS", "MAX_GT_INSTANCES",
+        for key in ("GPU_COUNT", "IMAGES_PER_GPU", "FPN_CLASSIF_FC_LAYERS_SIZE", "TOP_DOWN_PYRAMID_SIZE",
+                    "RPN_CONV_FILTERS", "MASK_HEAD_FILTERS", "STEPS_PER_EPOCH", "VALIDATION_STEPS", "MAX_GT_INSTANCES",
                     "TRAIN_ROIS_PER_IMAGE", "DETECTION_MAX_INSTANCES", "PRE_NMS_LIMIT",
                     "POST_NMS_ROIS_TRAINING", "POST_NMS_ROIS_INFERENCE", "RPN_TRAIN_ANCHORS_PER_IMAGE"):
             value = getattr(self, key)
