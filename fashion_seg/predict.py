@@ -22,11 +22,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from . import metrics
 from .data import rle
-from .data.imaterialist import LabelDescriptions
+from .data.imaterialist import LabelDescriptions, image_file_name, read_train_csv
 from .detections import DetectionStore
 from .errors import DataError
 from .inference import Predictor
@@ -73,21 +74,23 @@ def predict_submission(
     restart: bool = False,
     keep_scores: bool = False,
     progress: bool = True,
+    image_ids: Sequence[str] | None = None,
 ) -> PredictionSummary:
-    """Predict every image of ``image_paths`` (ImageId = file name) and write the submission ``out``.
+    """Predict every image of ``image_paths`` and write the submission ``out``.
 
     ``size``: mask grid of the rows (512: the image squashed to 512x512, as the competition scored; None: native).
     ``categories``: category id per model class id (:func:`class_categories`). ``identity``: what makes the
     detections (weights, augmentations, inference config), recorded in the journal so that only a run with the same
     settings continues it. ``store``: cache of raw detections; images found there are not run through the network,
     others are added to it. ``keep_scores``: also return each row with its score (for evaluation; kept in memory).
+    ``image_ids``: the ImageId of each path (default: the file names, as in the test folder).
     """
     start = time.perf_counter()
     out = Path(out)
     paths = [Path(p) for p in image_paths]
-    image_ids = [p.name for p in paths]
-    if len(set(image_ids)) != len(image_ids):
-        raise DataError("two images share a file name; ImageIds must be unique")
+    image_ids = list(image_ids) if image_ids is not None else [p.name for p in paths]
+    if len(image_ids) != len(paths) or len(set(image_ids)) != len(image_ids):
+        raise DataError(f"{len(paths)} images need {len(paths)} distinct ImageIds")
     settings_record = {
         "detections": identity or {},
         "post_processing": settings.to_dict(),
@@ -95,7 +98,10 @@ def predict_submission(
         "images": {"count": len(image_ids), "digest": image_list_digest(image_ids)},
     }
     times = predictor.times
-    with PredictionJournal(journal_path(out), settings_record, restart=restart) as journal:
+    # Post-processing multiplies many small matrices, where BLAS threads cost more than they give (the network
+    # does not use BLAS); one thread also leaves the cores to the network.
+    with threadpool_limits(limits=1, user_api="blas"), \
+            PredictionJournal(journal_path(out), settings_record, restart=restart) as journal:
         finished = set(journal.done)
         resumed = len(finished)
         if resumed:
@@ -140,6 +146,35 @@ def _write_submission(journal: PredictionJournal, out: Path, image_ids: list[str
 
 
 # -------------------------------------------------------------------------------------------------------- evaluation
+
+
+def split_images(split_dir: str | os.PathLike, data_dir: str | os.PathLike,
+                 image_dir: str | os.PathLike | None = None) -> tuple[list[Path], pd.DataFrame]:
+    """The validation images of a split (``dataHandling.py split``) of ``data_dir``: their paths (in ``image_dir``,
+    default ``DATA_DIR/train``) and their truth rows (train.csv format). Images the dataset leaves out (the known
+    swapped-size ones) are left out here too."""
+    from .data.split import load_split
+
+    kwargs = {} if image_dir is None else {"image_dir": image_dir}
+    _, validation = load_split(split_dir, data_dir, **kwargs)
+    infos = validation.image_info
+    paths = [Path(info["path"]) for info in infos]
+    ids = {info["id"] for info in infos}
+    truth = read_train_csv(Path(data_dir) / "train.csv")
+    truth = truth[truth["ImageId"].isin(ids)].reset_index(drop=True)
+    return paths, truth
+
+
+def truth_images(truth_csv: str | os.PathLike, image_dir: str | os.PathLike) -> tuple[list[Path], pd.DataFrame]:
+    """The images of a truth file (train.csv format, e.g. the demo's ``test_truth.csv``) found in ``image_dir``."""
+    truth = read_train_csv(truth_csv)
+    image_dir = Path(image_dir)
+    ids = list(dict.fromkeys(truth["ImageId"]))
+    missing = [i for i in ids if not (image_dir / image_file_name(i)).exists()]
+    if missing:
+        raise DataError(f"{len(missing)} images of {truth_csv} are not in {image_dir}, e.g. {missing[0]}")
+    return [image_dir / image_file_name(i) for i in ids], truth
+
 
 
 @dataclass

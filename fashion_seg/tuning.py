@@ -20,6 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .detections import DetectionStore, Detections
@@ -56,18 +57,19 @@ class TuningResult:
 
 
 def cached_detections(predictor: Predictor, paths: Sequence[str | os.PathLike], store: DetectionStore,
-                      progress: bool = True) -> dict[str, Detections]:
-    """Raw detections of every image (ImageId = file name): from ``store`` where cached, else computed by
-    ``predictor`` and added to it (so a stopped run resumes). Masks are kept as float16."""
+                      image_ids: Sequence[str] | None = None, progress: bool = True) -> dict[str, Detections]:
+    """Raw detections of every image (``image_ids``, default the file names): from ``store`` where cached, else
+    computed by ``predictor`` and added to it (so a stopped run resumes). Masks are kept as float16."""
     paths = [Path(p) for p in paths]
-    missing = [p for p in paths if not store.has(p.name)]
+    image_ids = list(image_ids) if image_ids is not None else [p.name for p in paths]
+    missing = [i for i, image_id in enumerate(image_ids) if not store.has(image_id)]
     with tqdm(total=len(paths), initial=len(paths) - len(missing), unit="img", desc="validation detections",
               disable=not progress) as bar:
-        for batch in predictor.batches(missing):
+        for batch in predictor.batches([paths[i] for i in missing], [image_ids[i] for i in missing]):
             for image, detections in zip(batch.images, predictor.detect(batch)):
                 store.save(image.image_id, detections)
             bar.update(len(batch.images))
-    return {p.name: store.load(p.name) for p in paths}
+    return {image_id: store.load(image_id) for image_id in image_ids}
 
 
 class SettingsScorer:
@@ -90,9 +92,10 @@ class SettingsScorer:
     def __call__(self, settings: PostProcessing) -> float:
         if settings not in self.scores:
             predictions = {}
-            for image_id in self.truth:
-                found = postprocess(self.detections[image_id], settings, SUBMISSION_SIZE, self.categories)
-                predictions[image_id] = found.coco()
+            with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threads only cost
+                for image_id in self.truth:
+                    found = postprocess(self.detections[image_id], settings, SUBMISSION_SIZE, self.categories)
+                    predictions[image_id] = found.coco()
             self.scores[settings] = score_instances(self.truth, predictions).score
         return self.scores[settings]
 
