@@ -154,15 +154,13 @@ def image_source(args, need_truth: bool):
     if args.split:
         if not args.data_dir:
             raise ConfigError("--split needs --data-dir (the competition folder the split was made from)")
-        paths, truth = split_images(args.split, args.data_dir, args.image_dir)
-        ids = list(dict.fromkeys(truth["ImageId"]))
+        paths, ids, truth = split_images(args.split, args.data_dir, args.image_dir)
         folder = Path(args.image_dir or Path(args.data_dir) / "train")
         labels_dir = Path(args.data_dir)
     elif args.test_dir:
         folder = Path(args.test_dir)
         if args.truth:
-            paths, truth = truth_images(args.truth, folder)
-            ids = list(dict.fromkeys(truth["ImageId"]))
+            paths, ids, truth = truth_images(args.truth, folder)
         elif need_truth:
             raise ConfigError("evaluating needs the truth: --truth CSV with IMAGE_DIR, or --split with --data-dir")
         else:

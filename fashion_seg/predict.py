@@ -148,33 +148,33 @@ def _write_submission(journal: PredictionJournal, out: Path, image_ids: list[str
 # -------------------------------------------------------------------------------------------------------- evaluation
 
 
-def split_images(split_dir: str | os.PathLike, data_dir: str | os.PathLike,
-                 image_dir: str | os.PathLike | None = None) -> tuple[list[Path], pd.DataFrame]:
+def split_images(split_dir: str | os.PathLike, data_dir: str | os.PathLike, image_dir: str | os.PathLike | None = None
+                 ) -> tuple[list[Path], list[str], pd.DataFrame]:
     """The validation images of a split (``dataHandling.py split``) of ``data_dir``: their paths (in ``image_dir``,
-    default ``DATA_DIR/train``) and their truth rows (train.csv format). Images the dataset leaves out (the known
+    default ``DATA_DIR/train``), ImageIds and truth rows (train.csv format). Images the dataset leaves out (the known
     swapped-size ones) are left out here too."""
     from .data.split import load_split
 
     kwargs = {} if image_dir is None else {"image_dir": image_dir}
     _, validation = load_split(split_dir, data_dir, **kwargs)
-    infos = validation.image_info
-    paths = [Path(info["path"]) for info in infos]
-    ids = {info["id"] for info in infos}
+    paths = [Path(info["path"]) for info in validation.image_info]
+    ids = [info["id"] for info in validation.image_info]
     truth = read_train_csv(Path(data_dir) / "train.csv")
-    truth = truth[truth["ImageId"].isin(ids)].reset_index(drop=True)
-    return paths, truth
+    truth = truth[truth["ImageId"].isin(set(ids))].reset_index(drop=True)
+    return paths, ids, truth
 
 
-def truth_images(truth_csv: str | os.PathLike, image_dir: str | os.PathLike) -> tuple[list[Path], pd.DataFrame]:
-    """The images of a truth file (train.csv format, e.g. the demo's ``test_truth.csv``) found in ``image_dir``."""
+def truth_images(truth_csv: str | os.PathLike, image_dir: str | os.PathLike
+                 ) -> tuple[list[Path], list[str], pd.DataFrame]:
+    """The images of a truth file (train.csv format, e.g. the demo's ``test_truth.csv``) in ``image_dir``: paths,
+    ImageIds and the truth rows."""
     truth = read_train_csv(truth_csv)
     image_dir = Path(image_dir)
     ids = list(dict.fromkeys(truth["ImageId"]))
     missing = [i for i in ids if not (image_dir / image_file_name(i)).exists()]
     if missing:
         raise DataError(f"{len(missing)} images of {truth_csv} are not in {image_dir}, e.g. {missing[0]}")
-    return [image_dir / image_file_name(i) for i in ids], truth
-
+    return [image_dir / image_file_name(i) for i in ids], ids, truth
 
 
 @dataclass

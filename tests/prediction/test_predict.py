@@ -191,3 +191,21 @@ def test_prefetching_raises_the_producers_error_and_stops_with_the_consumer():
             break
     assert not [t for t in threading.enumerate() if t.name == "prefetch"]
     assert len(produced) <= 3 + 2 + 2
+
+
+def test_validation_images_of_a_split_and_of_a_truth_file(tmp_path):
+    from fashion_seg.data.split import split_data_dir, write_split
+    from fashion_seg.data.synthetic import make_demo_dataset
+    from fashion_seg.predict import split_images, truth_images
+
+    demo = make_demo_dataset(tmp_path / "demo", train_images=6, test_images=2, max_side=240, large_side=None).root
+    train_ids, val_ids, _ = split_data_dir(demo, val_images=2, seed=0)
+    write_split(tmp_path / "split", train_ids, val_ids)
+    paths, ids, truth = split_images(tmp_path / "split", demo)
+    assert sorted(ids) == sorted(val_ids) and [p.name for p in paths] == ids
+    assert all(p.parent == demo / "train" and p.exists() for p in paths)
+    assert set(truth["ImageId"]) == set(val_ids)
+    paths, ids, truth = truth_images(demo / "test_truth.csv", demo / "test")
+    assert ids == list(dict.fromkeys(truth["ImageId"])) and [p.name for p in paths] == ids
+    with pytest.raises(DataError, match="are not in"):
+        truth_images(demo / "test_truth.csv", demo / "train")
