@@ -99,6 +99,12 @@ class Predictor:
             raise ConfigError("no model to predict with")
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        if not 0 <= merge_iou <= 1:
+            raise ConfigError(f"merge IoU {merge_iou} must be in [0, 1]")
+        classes = sorted({int(model.config.NUM_CLASSES) for model in models})
+        if len(classes) > 1:
+            raise ConfigError(f"the checkpoints of an ensemble must predict the same classes; NUM_CLASSES differ: "
+                              f"{classes}")
         self.models = list(models)
         self.augmentations = list(augmentations) or [Augmentation()]
         self.merge_iou = merge_iou

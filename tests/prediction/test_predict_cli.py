@@ -68,6 +68,20 @@ def test_predict_evaluate_and_tune(workspace, capsys):
     assert code == 0 and "3 from cached detections" in stdout
 
 
+@pytest.mark.slow
+def test_an_ensemble_of_a_checkpoint_with_itself_equals_the_checkpoint(workspace, capsys):
+    demo = workspace / "demo"
+    checkpoint = workspace / "logs" / "demo20260101T1200" / "mask_rcnn_demo_0003.h5"
+    options = ["--min-score", "0.05", "--tta", "flip"]
+    code, _, _ = cli(capsys, demo / "test", "--weights", checkpoint, "--out", workspace / "one.csv", *options)
+    assert code == 0
+    code, _, _ = cli(capsys, demo / "test", "--weights", checkpoint, "--weights", checkpoint, "--out",
+                     workspace / "two.csv", *options)
+    assert code == 0
+    assert (workspace / "two.csv").read_bytes() == (workspace / "one.csv").read_bytes()
+    assert len(read_string_csv(workspace / "one.csv")) > 3  # masks, not only placeholders
+
+
 def test_user_errors_are_one_line(workspace, capsys):
     demo = workspace / "demo"
     code, _, err = cli(capsys, demo / "test", "--weights", workspace / "missing.h5")
