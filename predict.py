@@ -191,6 +191,8 @@ def predict_command(args) -> int:
     print(f"wrote {summary.path}: {summary.rows} rows for {summary.images} images "
           f"({summary.resumed} from an earlier run, {summary.from_cache} from cached detections); "
           f"{rate:.2f} images/s; seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    for image_id, message in summary.unreadable:
+        print(f"unreadable, given the placeholder row: {image_id}: {message}")
     if not args.evaluate:
         return 0
     overlays = Path(args.overlays) if args.overlays else Path(args.out).with_name(Path(args.out).stem + "_worst")

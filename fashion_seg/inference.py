@@ -32,7 +32,7 @@ import numpy as np
 
 from .data.images import image_size, load_image
 from .detections import Detections
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .tta import DEFAULT_MERGE_IOU, Augmentation, merge_detections
 
 T = TypeVar("T")
@@ -55,10 +55,12 @@ class LoadedImage:
 
 @dataclass
 class MoldedBatch:
-    """Images and their network inputs: ``inputs[(molding, augmentation)] = (molded, metas, windows)``."""
+    """Images and their network inputs: ``inputs[(molding, augmentation)] = (molded, metas, windows)``;
+    ``unreadable``: ``(ImageId, message)`` of the batch's images that could not be read (not in ``images``)."""
 
     images: list[LoadedImage]
     inputs: dict = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class PhaseTimes:
@@ -152,6 +154,8 @@ class Predictor:
         """Network inputs of ``images`` for every (molding, augmentation)."""
         start = time.perf_counter()
         batch = MoldedBatch(images)
+        if not images:
+            return batch
         for (key, augmentation), config in self._configs.items():
             batch.inputs[(key, augmentation)] = augmentation.mold([image.pixels for image in images], config)
         self.times.add("mold", time.perf_counter() - start)
@@ -160,13 +164,21 @@ class Predictor:
     def batches(self, paths: Sequence[str | os.PathLike], image_ids: Sequence[str] | None = None,
                 prefetch: int = 2) -> Iterator[MoldedBatch]:
         """Molded batches of the images at ``paths``, prepared up to ``prefetch`` batches ahead in a background
-        thread (0: in the calling thread)."""
+        thread (0: in the calling thread). An image that cannot be read is reported in its batch's ``unreadable``
+        instead of stopping the run."""
         ids = list(image_ids) if image_ids is not None else [Path(p).name for p in paths]
 
         def produce() -> Iterator[MoldedBatch]:
             for start in range(0, len(paths), self.batch_size):
-                chunk = range(start, min(start + self.batch_size, len(paths)))
-                yield self.mold([self.load(paths[i], ids[i]) for i in chunk])
+                images, unreadable = [], []
+                for i in range(start, min(start + self.batch_size, len(paths))):
+                    try:
+                        images.append(self.load(paths[i], ids[i]))
+                    except DataError as error:
+                        unreadable.append((ids[i], str(error)))
+                batch = self.mold(images)
+                batch.unreadable = unreadable
+                yield batch
 
         return prefetched(produce(), prefetch) if prefetch > 0 else produce()
 
@@ -174,6 +186,8 @@ class Predictor:
 
     def detect(self, batch: MoldedBatch) -> list[Detections]:
         """Merged raw detections of each image of the batch, in the original images' pixels."""
+        if not batch.images:
+            return []
         sources: list[list[Detections]] = [[] for _ in batch.images]
         for model, key in zip(self.models, self._model_molding):
             for augmentation in self.augmentations:

@@ -51,7 +51,8 @@ def image_list_digest(image_ids: Sequence[str]) -> str:
 @dataclass
 class PredictionSummary:
     """What :func:`predict_submission` did: ``images`` in the file, of which ``resumed`` came from an earlier run's
-    journal and ``from_cache`` from cached detections; ``rows`` written; ``seconds`` of this run."""
+    journal and ``from_cache`` from cached detections; ``rows`` written; ``seconds`` of this run; ``unreadable``:
+    ``(ImageId, message)`` of the images this run could not read (they got the placeholder row)."""
 
     path: Path
     images: int
@@ -60,6 +61,7 @@ class PredictionSummary:
     rows: int
     seconds: float
     scored_rows: list = field(default_factory=list)
+    unreadable: list = field(default_factory=list)
 
 
 def predict_submission(
@@ -83,7 +85,9 @@ def predict_submission(
     detections (weights, augmentations, inference config), recorded in the journal so that only a run with the same
     settings continues it. ``store``: cache of raw detections; images found there are not run through the network,
     others are added to it. ``keep_scores``: also return each row with its score (for evaluation; kept in memory).
-    ``image_ids``: the ImageId of each path (default: the file names, as in the test folder).
+    ``image_ids``: the ImageId of each path (default: the file names, as in the test folder). An image that cannot be
+    read (missing, corrupt) gets the placeholder row and is reported (logged, and in the summary), so one bad file
+    does not stop a long run.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -108,6 +112,7 @@ def predict_submission(
             log.info("continuing %s: %d of %d images already done", journal.path, resumed, len(image_ids))
         todo = [i for i, image_id in enumerate(image_ids) if image_id not in finished]
         cached = [i for i in todo if store is not None and store.has(image_ids[i])]
+        unreadable: list[tuple[str, str]] = []
         to_run = [i for i in todo if store is None or not store.has(image_ids[i])]
 
         def finish(image_id: str, detections) -> None:
@@ -125,11 +130,16 @@ def predict_submission(
                     if store is not None:
                         store.save(image.image_id, detections)
                     finish(image.image_id, detections)
+                for image_id, message in batch.unreadable:
+                    log.warning("%s (it gets the placeholder row)", message)
+                    journal.append(image_id, [])
+                unreadable.extend(batch.unreadable)
                 journal.sync()
-                bar.update(len(batch.images))
+                bar.update(len(batch.images) + len(batch.unreadable))
         rows, scored = _write_submission(journal, out, image_ids, size, keep_scores)
     journal.remove()
-    return PredictionSummary(out, len(image_ids), resumed, len(cached), rows, time.perf_counter() - start, scored)
+    return PredictionSummary(out, len(image_ids), resumed, len(cached), rows, time.perf_counter() - start, scored,
+                             unreadable)
 
 
 def _write_submission(journal: PredictionJournal, out: Path, image_ids: list[str], size: int | None,

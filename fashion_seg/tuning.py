@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .detections import DetectionStore, Detections
+from .errors import DataError
 from .inference import Predictor
 from .metrics import score_instances
 from .postprocess import SUBMISSION_SIZE, PRESETS, PostProcessing, postprocess
@@ -68,6 +69,9 @@ def cached_detections(predictor: Predictor, paths: Sequence[str | os.PathLike], 
         for batch in predictor.batches([paths[i] for i in missing], [image_ids[i] for i in missing]):
             for image, detections in zip(batch.images, predictor.detect(batch)):
                 store.save(image.image_id, detections)
+            if batch.unreadable:
+                raise DataError(f"validation image unreadable: {batch.unreadable[0][1]} (fix or remove it from "
+                                "the split)")
             bar.update(len(batch.images))
     return {image_id: store.load(image_id) for image_id in image_ids}
 

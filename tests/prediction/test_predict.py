@@ -209,3 +209,17 @@ def test_validation_images_of_a_split_and_of_a_truth_file(tmp_path):
     assert ids == list(dict.fromkeys(truth["ImageId"])) and [p.name for p in paths] == ids
     with pytest.raises(DataError, match="are not in"):
         truth_images(demo / "test_truth.csv", demo / "train")
+
+
+def test_an_unreadable_image_gets_the_placeholder_and_the_run_goes_on(blob_images, tmp_path):
+    folder, _ = blob_images
+    (folder / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "submission.csv"
+    summary = predict_submission(Predictor([ColourBlobModel(blob_config())], batch_size=2), image_paths(folder), out,
+                                 SETTINGS, progress=False)
+    assert [image_id for image_id, _ in summary.unreadable] == ["0002.png"]
+    assert "0002.png" in summary.unreadable[0][1]
+    assert check_submission(out, expected_image_ids(folder)) == []
+    rows = read_string_csv(out)
+    assert rows[rows["ImageId"] == "0002.png"].values.tolist() == [["0002.png", "", "23"]]
+    assert (rows["ImageId"] == "0003.png").sum() >= 2  # its batch-mate was predicted
