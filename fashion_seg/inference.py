@@ -37,6 +37,8 @@ from .tta import DEFAULT_MERGE_IOU, Augmentation, merge_detections
 
 T = TypeVar("T")
 
+PREFETCH_BYTES = 1 << 30  # molded inputs waiting for the network: at most ~1 GiB
+
 
 class DetectionModel(Protocol):
     config: object
@@ -162,11 +164,14 @@ class Predictor:
         return batch
 
     def batches(self, paths: Sequence[str | os.PathLike], image_ids: Sequence[str] | None = None,
-                prefetch: int = 2) -> Iterator[MoldedBatch]:
+                prefetch: int | None = None) -> Iterator[MoldedBatch]:
         """Molded batches of the images at ``paths``, prepared up to ``prefetch`` batches ahead in a background
-        thread (0: in the calling thread). An image that cannot be read is reported in its batch's ``unreadable``
-        instead of stopping the run."""
+        thread (0: in the calling thread; None: 2, or 1 when two batches of molded inputs would pass
+        :data:`PREFETCH_BYTES`). An image that cannot be read is reported in its batch's ``unreadable`` instead of
+        stopping the run."""
         ids = list(image_ids) if image_ids is not None else [Path(p).name for p in paths]
+        if prefetch is None:
+            prefetch = 2 if 2 * self.molded_bytes_per_batch() <= PREFETCH_BYTES else 1
 
         def produce() -> Iterator[MoldedBatch]:
             for start in range(0, len(paths), self.batch_size):
@@ -181,6 +186,10 @@ class Predictor:
                 yield batch
 
         return prefetched(produce(), prefetch) if prefetch > 0 else produce()
+
+    def molded_bytes_per_batch(self) -> int:
+        """Memory of one batch of network inputs (float32, every molding and augmentation; square molding)."""
+        return sum(self.batch_size * int(c.IMAGE_MAX_DIM) ** 2 * 3 * 4 for c in self._configs.values())
 
     # ----------------------------------------------------------------------------------------------- detection
 

@@ -28,7 +28,7 @@ def image_paths(folder):
 
 def test_prediction_writes_a_valid_complete_submission(blob_images, tmp_path):
     folder, truth = blob_images
-    (folder / "blank.png").write_bytes((folder / "0000.png").read_bytes())  # same pixels, another ImageId
+    (folder / "copy.png").write_bytes((folder / "0000.png").read_bytes())  # same pixels, another ImageId
     out = tmp_path / "submission.csv"
     summary = predict_submission(Predictor([ColourBlobModel(blob_config())], batch_size=4), image_paths(folder), out,
                                  SETTINGS, progress=False)
@@ -38,7 +38,7 @@ def test_prediction_writes_a_valid_complete_submission(blob_images, tmp_path):
     assert list(submission["ImageId"].unique()) == expected_image_ids(folder)  # every image, in order
     assert not journal_path(out).exists()
     # the blobs are found again (28x28 masks blur the ellipses' edges a little: IoU > 0.9 rather than 1)
-    assert score_frames(truth, submission[submission["ImageId"] != "blank.png"]).score > 0.95
+    assert score_frames(truth, submission[submission["ImageId"] != "copy.png"]).score > 0.95
 
 
 def test_an_image_without_detections_gets_the_placeholder_row(tmp_path):
