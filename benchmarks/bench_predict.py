@@ -50,8 +50,9 @@ def parse_args(argv=None):
 
 
 def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other jobs on a shared machine slow every figure)."""
     try:
-        return Path("/proc/loadavg").read_text().split()[0:3].__str__()
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
 
