@@ -46,6 +46,8 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--tta", default=None, help="e.g. flip")
     parser.add_argument("--out-size", default="512", help="submission grid: 512 or native")
+    parser.add_argument("--split-network", action="store_true",
+                        help="also time the network's stages at batch 1: backbone+FPN, up to the proposals, all")
     return parser.parse_args(argv)
 
 
@@ -67,6 +69,37 @@ def build_model(args, batch_size: int):
     config = inference_config(values, {}, batch_size)
     config.DETECTION_MIN_CONFIDENCE = 0.0  # random weights: keep DETECTION_MAX_INSTANCES detections per image
     return MaskRCNN("inference", config, tempfile.mkdtemp())
+
+
+def network_stages(args) -> dict[str, float]:
+    """Seconds per forward pass (batch 1, after a warm-up) of the network cut after its stages: backbone + FPN,
+    then up to the ProposalLayer's ROIs, then the whole detection graph (ROI heads and DetectionLayer included)."""
+    import keras
+
+    from fashion_seg.inference import LoadedImage, Predictor
+    from fashion_seg.mrcnn.predictor import CompiledPredictor
+
+    model = build_model(args, 1)
+    graph = model.graph
+    image = np.random.default_rng(0).integers(0, 255, (args.size, args.size, 3), np.uint8)
+    batch = Predictor([model]).mold([LoadedImage("x", image, image.shape[:2])])
+    molded, metas, _ = next(iter(batch.inputs.values()))
+    anchors = np.broadcast_to(model.get_anchors(molded.shape[1:]), (1,) + model.get_anchors(molded.shape[1:]).shape)
+    stages = {
+        "backbone+FPN": (keras.Model(graph.input_image, graph.feature_maps), [molded]),
+        "up to proposals": (keras.Model(graph.model.inputs, graph.model.get_layer("ROI").output),
+                            [molded, metas, anchors]),
+        "whole graph": (graph.detect_model, [molded, metas, anchors]),
+    }
+    seconds = {}
+    for name, (stage, inputs) in stages.items():
+        forward = CompiledPredictor(stage, model.config.JIT_COMPILE)
+        forward(*inputs)
+        start = time.perf_counter()
+        for _ in range(2):
+            forward(*inputs)
+        seconds[name] = (time.perf_counter() - start) / 2
+    return seconds
 
 
 def run_batch_size(args, batch_size: int, paths: list[Path], work: Path) -> dict:
@@ -160,6 +193,10 @@ def main(argv=None) -> int:
     print(f"post-processing + RLE of {masks / args.images:.0f} masks per image: {1000 * ours:.1f} ms/image here, "
           f"{1000 * theirs:.1f} ms/image pasting at full resolution as matterport's detect() does, then resizing "
           f"and encoding: {theirs / ours:.1f}x")
+    if args.split_network:
+        stages = network_stages(args)
+        print("network stages, seconds per image at batch 1 (cumulative): "
+              + ", ".join(f"{name} {value:.2f}" for name, value in stages.items()))
     print(f"load average at end {load_average()}")
     return 0
 
