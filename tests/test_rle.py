@@ -86,6 +86,15 @@ def test_resizing_runs_equals_resizing_the_decoded_mask(mask, out_height, out_wi
     assert rle.resize(rle.encode(mask), height, width, out_height, out_width) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(masks(), st.integers(0, 10), st.integers(0, 10), st.integers(0, 10), st.integers(0, 10))
+def test_runs_of_a_crop_equal_the_runs_of_the_full_mask(crop, top, left, below, right):
+    height, width = crop.shape[0] + top + below, crop.shape[1] + left + right
+    full = np.zeros((height, width), bool)
+    full[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+    assert rle.format_runs(rle.runs_from_crop(crop, top, left, height)) == rle.encode(full)
+
+
 @pytest.mark.parametrize("shape", [(1, 17), (17, 1), (1, 1)])
 def test_one_pixel_wide_masks(shape):
     mask = np.zeros(shape, bool)

@@ -170,6 +170,30 @@ def runs_from_mask(mask: np.ndarray) -> Runs:
     return Runs(starts, points[1::2] - starts)
 
 
+def runs_from_crop(crop: np.ndarray, top: int, left: int, height: int) -> Runs:
+    """Runs of a mask that is empty except for ``crop`` (bool ``[h, w]``) placed at row ``top``, column ``left`` of
+    an image ``height`` rows tall: what :func:`runs_from_mask` gives for the full mask, at the cost of the crop.
+
+    The crop must lie inside the image (``0 <= top``, ``top + h <= height``, ``0 <= left``).
+    """
+    crop = np.asarray(crop, dtype=bool)
+    rows, cols = crop.shape
+    if top < 0 or left < 0 or top + rows > height:
+        raise RLEError(f"a {rows}x{cols} crop at ({top}, {left}) does not fit an image {height} rows tall")
+    if crop.size == 0:
+        return Runs.empty()
+    # Pad each column with a background pixel above and below: in the flattened padded crop, changes then come in
+    # (start, end) pairs that never cross a column.
+    padded = np.zeros((cols, rows + 2), dtype=bool)
+    padded[:, 1:-1] = crop.T
+    flat = padded.reshape(-1)
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts, ends = changes[0::2], changes[1::2]
+    column, row = np.divmod(starts, rows + 2)
+    positions = (left + column).astype(np.int64) * height + top + row - 1
+    return _merge_touching(positions, positions + (ends - starts))
+
+
 def runs_to_mask(runs: Runs, height: int, width: int) -> np.ndarray:
     """bool ``[height, width]`` (Fortran-ordered) with the pixels of ``runs`` set."""
     num_pixels = height * width
