@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .atomic import atomic_path
 
@@ -70,4 +71,43 @@ def scatter(
     axes.set_title(title)
     axes.set_aspect("equal", adjustable="datalim")
     axes.grid(alpha=0.3)
+    return save_figure(figure, path)
+
+
+LOSS_PANELS = (
+    ("loss", "total loss"), ("rpn_class_loss", "RPN class"), ("rpn_bbox_loss", "RPN box"),
+    ("mrcnn_class_loss", "head class"), ("mrcnn_bbox_loss", "head box"), ("mrcnn_mask_loss", "mask"),
+)
+
+
+def loss_curves(history, path: str | os.PathLike, title: str = "") -> Path:
+    """Training curves of a run's history (a ``history.csv`` frame, see :mod:`fashion_seg.trainer.history`): one
+    panel per loss (training and validation), one for the validation metric and one for the learning rate; dashed
+    lines where a new stage starts."""
+    figure = Figure(figsize=(13, 6.5))
+    axes = figure.subplots(2, 4).ravel()
+    epochs = np.asarray(history["epoch"], dtype=float)
+    stage = np.asarray(history["stage"], dtype=float)
+    stage_starts = epochs[1:][np.diff(stage) != 0] - 0.5 if len(stage) > 1 else []
+    for ax, (column, label) in zip(axes, LOSS_PANELS):
+        ax.plot(epochs, history[column], marker=".", color="#4c72b0", label="train")
+        if history[f"val_{column}"].notna().any():
+            ax.plot(epochs, history[f"val_{column}"], marker=".", color="#dd8452", label="validation")
+        ax.set_title(label)
+    metric = history["val_metric"].notna()
+    if metric.any():
+        axes[6].plot(epochs[metric.to_numpy()], history["val_metric"][metric], marker="o", color="#55a868")
+    axes[6].set_title("validation metric")
+    axes[7].plot(epochs, history["learning_rate"], marker=".", color="#8172b3")
+    axes[7].set_yscale("log")
+    axes[7].set_title("learning rate")
+    for ax in axes:
+        for start in stage_starts:
+            ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    if title:
+        figure.suptitle(title)
     return save_figure(figure, path)

@@ -126,9 +126,16 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         return order
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return self.batch_at(self.epoch if self.training else 0, index)
+
+    def batch_image_ids(self, epoch: int, index: int) -> np.ndarray:
+        """The image ids of batch ``index`` of ``epoch``, slot by slot."""
+        return self.epoch_order(epoch)[0][index * self.batch_size:(index + 1) * self.batch_size]
+
+    def batch_at(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+        """Batch ``index`` of ``epoch``: a pure function of both (``__getitem__`` serves the current epoch's)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
-        epoch = self.epoch if self.training else 0
         ids, occurrences = self.epoch_order(epoch)
         window = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return build_batch(self.dataset, ids[window], self.config, anchors=self.anchors,

@@ -1,0 +1,78 @@
+"""The fashion configuration and the training profiles of ``python train.py --profile NAME``.
+
+``FashionConfig`` is matterport's ``Config`` (every attribute, same meaning) set for iMaterialist Fashion 2019: 46
+categories + background, ResNet-101-FPN, 1024-pixel images. A profile adds the values of a machine or a recipe
+and the training plan (stages, learning-rate schedule, augmentation, validation metric, data);
+``python train.py profiles`` lists them. Any value can then be changed on the command line (``--set KEY=VALUE``,
+``--stages``, ``--augmentation``, ...).
+"""
+
+from fashion_seg.mrcnn.config import Config
+from fashion_seg.trainer.plan import Profile, TrainingPlan, parse_stages
+
+
+class FashionConfig(Config):
+    """matterport's defaults, set for fashion: 47 classes, ResNet-101, long side 1024 (``square`` mode)."""
+
+    NAME = "fashion"
+    NUM_CLASSES = 1 + 46  # background + the 46 categories of label_descriptions.json (attributes are not predicted)
+    BACKBONE = "resnet101"
+    IMAGE_RESIZE_MODE = "square"
+    IMAGE_MIN_DIM = 800
+    IMAGE_MAX_DIM = 1024
+    # The real training images hold up to 74 masks (sleeves, pockets, shoes, ...); 100 keeps them all.
+    MAX_GT_INSTANCES = 100
+    DETECTION_MAX_INSTANCES = 100
+
+
+#: The seed project's schedule: the new heads first, then everything at a tenth of the rate.
+SEED_STAGES = parse_stages("heads:10,all:15:0.1")
+
+PROFILES = {profile.name: profile for profile in (
+    Profile(
+        "gpu",
+        "one GPU (e.g. an 80 GB H100): ResNet-101 at 1024x1024, 8 images per step; the seed project's stages and "
+        "learning rate; an epoch is one pass over an 80/20 split of the 45,625 training images",
+        config={"GPU_COUNT": 1, "IMAGES_PER_GPU": 8, "LEARNING_RATE": 2e-4, "STEPS_PER_EPOCH": 4563,
+                "VALIDATION_STEPS": 1141},
+        plan=TrainingPlan(stages=SEED_STAGES, augmentation="seed", val_fraction=0.2, val_metric_every=1,
+                          val_metric_images=300),
+    ),
+    Profile(
+        "dgx",
+        "the seed project's 4x V100 32 GB DGX Station: 4 GPUs x 6 images, learning rate 2e-4, 1520 / 380 steps, 10 "
+        "head epochs then 15 all-layer epochs at LR/10, ResNet-101, 1024 px, flip + shift/scale augmentation",
+        config={"GPU_COUNT": 4, "IMAGES_PER_GPU": 6, "LEARNING_RATE": 2e-4, "STEPS_PER_EPOCH": 1520,
+                "VALIDATION_STEPS": 380, "IMAGE_MIN_DIM": 1024, "IMAGE_MAX_DIM": 1024},
+        plan=TrainingPlan(stages=SEED_STAGES, augmentation="seed", val_fraction=0.2, val_metric_every=1,
+                          val_metric_images=300),
+    ),
+    Profile(
+        "first_place",
+        "the 1st place's recipe on one GPU: all layers for 20 epochs, linear warm-up over 500 steps from 1/3, "
+        "x0.1 after epochs 10 and 18, gradient clip 35, multi-scale (short side 600-1200, long side <= 1900, "
+        "cropped to the 1024 canvas), flip + brightness/contrast + JPEG + cutout; 450 validation images; its "
+        "learning rate 0.03 for 16 images scaled to 4",
+        config={"GPU_COUNT": 1, "IMAGES_PER_GPU": 4, "LEARNING_RATE": 0.03 * 4 / 16, "GRADIENT_CLIP_NORM": 35.0,
+                "WEIGHT_DECAY": 1e-4, "STEPS_PER_EPOCH": 11294, "VALIDATION_STEPS": 113},
+        plan=TrainingPlan(stages=parse_stages("all:20"), augmentation="first_place", cutout=True,
+                          multiscale=(600, 1200, 1900), warmup_steps=500, warmup_factor=1 / 3, decay_epochs=(10, 18),
+                          val_fraction=None, val_images=450, val_metric_every=2, val_metric_images=450),
+    ),
+    Profile(
+        "demo",
+        "small and fast on a CPU, for the demo dataset (dataHandling.py make-demo --out demo): a narrow ResNet "
+        "at 256x256, 4 images per step; both stages in a few minutes on 2 cores",
+        config={"BACKBONE": "resnet_tiny", "IMAGE_MIN_DIM": 256, "IMAGE_MAX_DIM": 256,
+                "RPN_ANCHOR_SCALES": (16, 32, 64, 128, 256), "TOP_DOWN_PYRAMID_SIZE": 64, "RPN_CONV_FILTERS": 64,
+                "FPN_CLASSIF_FC_LAYERS_SIZE": 256, "MASK_HEAD_FILTERS": 64, "IMAGES_PER_GPU": 4,
+                "PRE_NMS_LIMIT": 1000, "POST_NMS_ROIS_TRAINING": 300, "POST_NMS_ROIS_INFERENCE": 200,
+                "RPN_TRAIN_ANCHORS_PER_IMAGE": 128, "TRAIN_ROIS_PER_IMAGE": 64, "MAX_GT_INSTANCES": 40,
+                "MINI_MASK_SHAPE": (28, 28), "DETECTION_MAX_INSTANCES": 50, "LEARNING_RATE": 0.02,
+                "STEPS_PER_EPOCH": 8, "VALIDATION_STEPS": 2},
+        plan=TrainingPlan(stages=parse_stages("heads:2,all:26"), augmentation="seed", data_dir="demo",
+                          val_fraction=0.2, val_metric_every=7, val_metric_images=8),
+    ),
+)}
+
+DEFAULT_PROFILE = "gpu"
