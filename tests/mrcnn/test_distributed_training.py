@@ -68,7 +68,10 @@ CASE = textwrap.dedent('''
     def train_once(strategy, initial, shuffle):
         distribution = make_distribution(strategy, devices=DEVICES if strategy == "mirrored" else None)
         with distribution.scope():
-            model = MaskRCNN("training", TinyConfig(), sys.argv[1] + "/" + strategy)
+            # the same global batch of 2 images: 2 on one device, or 1 per replica
+            replicas = distribution.num_replicas
+            model = MaskRCNN("training", TinyConfig(GPU_COUNT=replicas, IMAGES_PER_GPU=2 // replicas),
+                             sys.argv[1] + "/" + strategy)
         model.keras_model.get_layer("proposal_targets").shuffle = shuffle
         load_weights(model.keras_model, initial)
         logs = model.train(Shapes(), None, learning_rate=0.05, epochs=1, layers="all", verbose=0).history
