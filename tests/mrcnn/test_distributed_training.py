@@ -9,9 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import socket
 import textwrap
 
 import keras
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,8 +30,8 @@ TENSORFLOW_DEVICES = textwrap.dedent('''
 ''')
 JAX_DEVICES = "DEVICES = None\n"  # every device: XLA_FLAGS gives two
 
-CASE = textwrap.dedent('''
-    import json, sys
+SETUP = textwrap.dedent('''
+    import json, os, sys
     import keras
     import numpy as np
     from fashion_seg.mrcnn.config import Config
@@ -64,7 +66,8 @@ CASE = textwrap.dedent('''
             self.prepare()
         def load_image(self, i): return self.scenes[i][0]
         def load_mask(self, i): return self.scenes[i][1], self.scenes[i][2]
-
+''')
+CASE = SETUP + textwrap.dedent('''
     def train_once(strategy, initial, shuffle):
         distribution = make_distribution(strategy, devices=DEVICES if strategy == "mirrored" else None)
         with distribution.scope():
@@ -90,6 +93,22 @@ CASE = textwrap.dedent('''
     print(json.dumps({"replicas": distribution.num_replicas, "one": one_logs, "two": two_logs,
                       "difference": difference, "moved": moved, "checkpoint": model.find_last(),
                       "shuffled": shuffled_logs}))
+''')
+
+
+# One process per worker of a 2-worker MultiWorkerMirroredStrategy cluster on 127.0.0.1 (TF_CONFIG): the same step
+# on 1 image per worker; only the chief writes the checkpoint.
+WORKER = SETUP + textwrap.dedent('''
+    keras.utils.set_random_seed(0)
+    distribution = make_distribution("multiworker")
+    with distribution.scope():
+        model = MaskRCNN("training", TinyConfig(GPU_COUNT=2, IMAGES_PER_GPU=1), sys.argv[1])
+    model.keras_model.get_layer("proposal_targets").shuffle = False
+    logs = model.train(Shapes(), None, learning_rate=0.05, epochs=1, layers="all", verbose=0).history
+    checkpoints = [os.path.join(d, f) for d, _, files in os.walk(sys.argv[1]) for f in files if f.endswith(".h5")]
+    print(json.dumps({"replicas": distribution.num_replicas, "logs": {k: float(v[0]) for k, v in logs.items()},
+                      "weights": [float(np.asarray(w, np.float64).sum()) for w in model.keras_model.weights],
+                      "checkpoints": checkpoints}))
 ''')
 
 
@@ -124,3 +143,43 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
 def test_data_parallel_on_two_jax_devices_matches_one_device(tmp_path):
     env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     _check_same_update(_run(JAX_DEVICES + CASE, tmp_path, env, "compare-only"))
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
+def test_multiworker_strategy_with_two_processes_on_localhost(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
+               "TF_CONFIG": tf_config}
+        workers.append(subprocess.Popen([sys.executable, str(script), str(tmp_path / f"worker{index}")],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    results = []
+    try:
+        for worker in workers:
+            out, err = worker.communicate(timeout=600)
+            assert worker.returncode == 0, err[-4000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for worker in workers:
+            worker.kill()
+    chief, other = results
+    assert chief["replicas"] == other["replicas"] == 2
+    assert chief["logs"] == pytest.approx(other["logs"], rel=1e-5)
+    assert all(np.isfinite(value) for value in chief["logs"].values())
+    assert chief["weights"] == pytest.approx(other["weights"], rel=1e-6, abs=1e-6)  # in sync after the step
+    assert [os.path.basename(p) for p in chief["checkpoints"]] == ["mask_rcnn_mirrored_0001.h5"]
+    assert other["checkpoints"] == []  # only the chief writes
