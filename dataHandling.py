@@ -20,22 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from fashion_seg.cli import run, setup_logging
+from fashion_seg.cli import SIZE_HELP, run, setup_logging, size_arg
 from fashion_seg.errors import DataError
-
-SIZE_HELP = "mask grid: 512 (512x512, as Kaggle scores) or native (each image's own size)"
-
-
-def size_arg(text: str) -> int | None:
-    if text == "native":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {value}")
-    return value
 
 
 def make_demo(args) -> int:

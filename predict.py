@@ -19,22 +19,10 @@ import logging
 import sys
 from pathlib import Path
 
-from fashion_seg.cli import run, setup_logging
+from fashion_seg.cli import run, setup_logging, size_arg
 from fashion_seg.errors import ConfigError
 
 log = logging.getLogger("predict")
-
-
-def size_arg(text: str) -> int | None:
-    if text == "native":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {value}")
-    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,6 +32,7 @@ from fashion_seg.mrcnn.anchors import get_anchors  # noqa: E402
 from fashion_seg.mrcnn.boxes import apply_box_deltas, compute_overlaps, non_max_suppression  # noqa: E402
 from fashion_seg.mrcnn.config import Config  # noqa: E402
 from fashion_seg.mrcnn.nms import non_max_suppression_padded  # noqa: E402
+from timing import compiled, median_ms  # noqa: E402
 
 
 def rpn_like_proposals(image_size: int, pre_nms: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,24 +46,6 @@ def rpn_like_proposals(image_size: int, pre_nms: int, seed: int) -> tuple[np.nda
     deltas = rng.normal(0, 0.5, (pre_nms, 4)) * np.array([0.1, 0.1, 0.2, 0.2])
     boxes = apply_box_deltas(anchors[top], deltas).clip(0, 1).astype(np.float32)
     return boxes, scores[top].astype(np.float32)
-
-
-def median_ms(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def compiled(function):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(function)
-    return tf.function(function, jit_compile=True)
 
 
 def main() -> None:

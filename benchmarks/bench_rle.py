@@ -16,14 +16,13 @@ Ratios > 1 mean ours is faster.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import cv2
 import numpy as np
 import pycocotools.mask as coco_mask
 
 from fashion_seg.data import rle
+from timing import median_ms
 
 SIZES = [(512, 512), (1024, 1024), (3000, 2000), (5000, 3500)]
 
@@ -61,16 +60,6 @@ def plain_decode(string: str, height: int, width: int) -> np.ndarray:
         begin = int(start) - 1
         flat[begin : begin + int(length)] = True
     return flat.reshape(width, height).T
-
-
-def median_ms(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,6 +26,7 @@ from keras import ops  # noqa: E402
 
 from fashion_seg.mrcnn.molding import compose_image_meta  # noqa: E402
 from fashion_seg.mrcnn.roi_align import PyramidROIAlign, roi_pyramid_levels  # noqa: E402
+from timing import compiled, median_ms  # noqa: E402
 
 
 def tensorflow_pyramid_roi_align(boxes, image_meta, feature_maps, pool_shape):
@@ -46,24 +45,6 @@ def tensorflow_pyramid_roi_align(boxes, image_meta, feature_maps, pool_shape):
     sort_key = order[:, 0] * tf.cast(tf.shape(boxes)[1], tf.int64) + order[:, 1]
     crops = tf.gather(tf.concat(crops, axis=0), tf.argsort(sort_key))
     return tf.reshape(crops, tf.concat([tf.shape(boxes)[:2], tf.shape(crops)[1:]], axis=0))
-
-
-def median_ms(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def compiled(function):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(function)
-    return tf.function(function, jit_compile=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Callable, Sequence
@@ -10,6 +11,21 @@ from .errors import FashionSegError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+SIZE_HELP = "mask grid: 512 (512x512, as Kaggle scores) or native (each image's own size)"
+
+
+def size_arg(text: str) -> int | None:
+    """argparse type of a ``--size`` option: a positive number of pixels, or ``native`` (None)."""
+    if text == "native":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {value}")
+    return value
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -27,30 +27,17 @@ from .targets import AnchorGrid
 log = logging.getLogger(__name__)
 
 
-class TrainingBatches(keras.utils.PyDataset):
-    """``steps`` batches of ``config.BATCH_SIZE`` examples per epoch from a prepared :class:`~fashion_seg.mrcnn.
-    dataset.Dataset`, as dicts keyed by the training model's input names.
+class EpochBatches(keras.utils.PyDataset):
+    """A PyDataset of ``steps`` batches per epoch that knows which epoch it serves: training sources move on to the
+    next epoch after each one (``on_epoch_end``), validation sources (``training=False``) serve the same batches every
+    epoch; ``set_epoch`` resumes. Subclasses give ``__getitem__``."""
 
-    augmentation: ``f(image, masks, seed) -> (image, masks)`` (e.g. :func:`fashion_seg.data.augmentation.
-    make_augmentation`), not applied to images of the ``no_augmentation_sources``. workers / use_multiprocessing /
-    max_queue_size: Keras's PyDataset options.
-    """
-
-    def __init__(self, dataset, config, steps: int, *, training: bool = True, augmentation=None, seed: int = 0,
-                 no_augmentation_sources=(), workers: int = 1, use_multiprocessing: bool = False,
+    def __init__(self, steps: int, training: bool, *, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-        if len(dataset.image_ids) == 0:
-            raise ConfigError("the dataset has no images (did you call prepare()?)")
-        self.dataset = dataset
-        self.config = config
         self.steps = int(steps)
         self.training = training
-        self.augmentation = augmentation if training else None
-        self.no_augmentation_sources = set(no_augmentation_sources or ())
-        self.seed = int(seed)
         self.epoch = 0
-        self.anchors = AnchorGrid.for_image(config, config.IMAGE_SHAPE)
 
     def __len__(self) -> int:
         return self.steps
@@ -62,6 +49,30 @@ class TrainingBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.training:
             self.epoch += 1
+
+
+class TrainingBatches(EpochBatches):
+    """``steps`` batches of ``config.BATCH_SIZE`` examples per epoch from a prepared :class:`~fashion_seg.mrcnn.
+    dataset.Dataset`, as dicts keyed by the training model's input names.
+
+    augmentation: ``f(image, masks, seed) -> (image, masks)`` (e.g. :func:`fashion_seg.data.augmentation.
+    make_augmentation`), not applied to images of the ``no_augmentation_sources``. workers / use_multiprocessing /
+    max_queue_size: Keras's PyDataset options.
+    """
+
+    def __init__(self, dataset, config, steps: int, *, training: bool = True, augmentation=None, seed: int = 0,
+                 no_augmentation_sources=(), workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):
+        super().__init__(steps, training, workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
+        if len(dataset.image_ids) == 0:
+            raise ConfigError("the dataset has no images (did you call prepare()?)")
+        self.dataset = dataset
+        self.config = config
+        self.augmentation = augmentation if training else None
+        self.no_augmentation_sources = set(no_augmentation_sources or ())
+        self.seed = int(seed)
+        self.anchors = AnchorGrid.for_image(config, config.IMAGE_SHAPE)
 
     def image_at(self, position: int) -> int:
         """The image id at ``position`` of the stream."""

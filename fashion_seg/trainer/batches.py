@@ -11,34 +11,22 @@ the same every epoch.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from ..data.pipeline import MaskRCNNBatches
+from ..mrcnn.train_batches import EpochBatches
 
 
-class StepsPerEpoch(keras.utils.PyDataset):
+class StepsPerEpoch(EpochBatches):
     """``steps`` batches per epoch of ``passes`` (validation: at most one pass). workers / use_multiprocessing /
     max_queue_size: Keras's PyDataset options (the batches are built in those workers)."""
 
     def __init__(self, passes: MaskRCNNBatches, steps: int, *, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        training = passes.training
+        super().__init__(int(steps) if training else min(int(steps), len(passes)), training, workers=workers,
+                         use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         self.passes = passes
-        self.training = passes.training
-        self.steps = int(steps) if self.training else min(int(steps), len(passes))
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def set_epoch(self, epoch: int) -> None:
-        """Continue with ``epoch`` (0-based), e.g. when training resumes from a checkpoint."""
-        self.epoch = int(epoch)
-
-    def on_epoch_end(self) -> None:
-        if self.training:
-            self.epoch += 1
 
     def position(self, index: int, epoch: int | None = None) -> tuple[int, int]:
         """``(pass, batch in the pass)`` of batch ``index`` of ``epoch`` (default: the current one)."""

@@ -68,7 +68,7 @@ def sshd(tmp_path_factory) -> SSHServer:
     except PermissionError:
         pytest.skip("cannot create /run/sshd (needs root once: sudo mkdir -p -m 0755 /run/sshd)")
     host_key = _new_key(directory / "ssh_host_ed25519_key")
-    client_key = _new_key(directory / "client_key")
+    _new_key(directory / "client_key")
     (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
     port = _free_port()
     config = directory / "sshd_config"
