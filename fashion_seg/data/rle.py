@@ -194,9 +194,9 @@ def runs_from_crop(crop: np.ndarray, top: int, left: int, height: int) -> Runs:
     return _merge_touching(positions, positions + (ends - starts))
 
 
-def runs_to_mask(runs: Runs, height: int, width: int) -> np.ndarray:
-    """bool ``[height, width]`` (Fortran-ordered) with the pixels of ``runs`` set."""
-    num_pixels = height * width
+def _alternating_counts(runs: Runs, num_pixels: int) -> np.ndarray:
+    """Lengths of the alternating background / foreground stretches of ``runs`` over ``num_pixels`` pixels,
+    starting with background (possibly 0 long) and ending with background (possibly 0 long)."""
     counts = np.empty(2 * runs.starts.size + 1, dtype=np.int64)
     if runs.starts.size:
         ends = runs.starts + runs.lengths
@@ -206,6 +206,12 @@ def runs_to_mask(runs: Runs, height: int, width: int) -> np.ndarray:
         counts[-1] = num_pixels - ends[-1]
     else:
         counts[0] = num_pixels
+    return counts
+
+
+def runs_to_mask(runs: Runs, height: int, width: int) -> np.ndarray:
+    """bool ``[height, width]`` (Fortran-ordered) with the pixels of ``runs`` set."""
+    counts = _alternating_counts(runs, height * width)
     values = np.zeros(counts.size, dtype=bool)
     values[1::2] = True
     return np.repeat(values, counts).reshape(width, height).T
@@ -315,15 +321,7 @@ def resize(rle: str, height: int, width: int, out_height: int, out_width: int) -
 
 def runs_to_coco(runs: Runs, height: int, width: int) -> dict:
     """pycocotools RLE ``{'size': [height, width], 'counts': bytes}`` (compressed) of ``runs``."""
-    counts = np.empty(2 * runs.starts.size + 1, dtype=np.int64)
-    if runs.starts.size:
-        ends = runs.starts + runs.lengths
-        counts[0] = runs.starts[0]
-        counts[1:-1:2] = runs.lengths
-        counts[2:-1:2] = runs.starts[1:] - ends[:-1]
-        counts[-1] = height * width - ends[-1]
-    else:
-        counts[0] = height * width
+    counts = _alternating_counts(runs, height * width)
     # pycocotools counts alternate background/foreground starting with background; a zero final run is dropped
     if counts.size > 1 and counts[-1] == 0:
         counts = counts[:-1]
