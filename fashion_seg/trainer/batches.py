@@ -7,6 +7,10 @@ end as one stream of batches and cuts it into epochs of ``steps``: batch ``i`` o
 pass, each pass in its own seeded order, and a batch stays a pure function of ``(seed, epoch, i)``, so a resumed
 run sees the batches it would have seen. Validation batches are the first ``steps`` of the (fixed) validation pass,
 the same every epoch.
+
+Which epoch is being trained comes from ``fit``'s own epoch counter, through the :class:`FollowEpochs` callback.
+Counting Keras's ``on_epoch_end`` calls to the dataset would be off by one: ``fit`` calls it once before its first
+epoch, when it resets its iterator after peeking at a batch or two for their shapes.
 """
 
 from __future__ import annotations
@@ -33,12 +37,8 @@ class StepsPerEpoch(keras.utils.PyDataset):
         return self.steps
 
     def set_epoch(self, epoch: int) -> None:
-        """Continue with ``epoch`` (0-based), e.g. when training resumes from a checkpoint."""
+        """Serve the batches of ``epoch`` (0-based) from now on (see :class:`FollowEpochs`)."""
         self.epoch = int(epoch)
-
-    def on_epoch_end(self) -> None:
-        if self.training:
-            self.epoch += 1
 
     def position(self, index: int, epoch: int | None = None) -> tuple[int, int]:
         """``(pass, batch in the pass)`` of batch ``index`` of ``epoch`` (default: the current one)."""
@@ -62,3 +62,15 @@ class StepsPerEpoch(keras.utils.PyDataset):
     def broken_images(self):
         """Broken-image reports of the underlying pipeline (:attr:`MaskRCNNBatches.broken_images`)."""
         return self.passes.broken_images
+
+
+class FollowEpochs(keras.callbacks.Callback):
+    """Tells ``batches`` (:class:`StepsPerEpoch`) the epoch that ``fit`` begins, before its first batch is fetched;
+    give it to ``fit`` with them."""
+
+    def __init__(self, batches: StepsPerEpoch):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
