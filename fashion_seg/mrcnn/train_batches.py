@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 class EpochBatches(keras.utils.PyDataset):
     """A PyDataset of ``steps`` batches per epoch that knows which epoch it serves: training sources move on to the
     next epoch after each one (``on_epoch_end``), validation sources (``training=False``) serve the same batches every
-    epoch; ``set_epoch`` resumes. Subclasses give ``__getitem__``."""
+    epoch; ``set_epoch`` resumes (and, from :class:`FollowEpochs`, keeps the source on ``fit``'s epoch).
+    Subclasses give ``__getitem__``."""
 
     def __init__(self, steps: int, training: bool, *, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
@@ -49,6 +50,20 @@ class EpochBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.training:
             self.epoch += 1
+
+
+class FollowEpochs(keras.callbacks.Callback):
+    """Tells a batch source (anything with ``set_epoch``: :class:`EpochBatches`,
+    :class:`~fashion_seg.data.pipeline.MaskRCNNBatches`) the epoch that ``fit`` begins, before its first batch is
+    fetched. Counting Keras's ``on_epoch_end`` calls alone is off by one: ``fit`` also calls it once before its first
+    epoch, when it resets its iterator after peeking at a batch for the shapes."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
 
 
 class TrainingBatches(EpochBatches):

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from . import weights as weight_io
 from .imagenet import imagenet_weights_path
 from .optimizer import matterport_sgd
-from .train_batches import TrainingBatches
+from .train_batches import FollowEpochs, TrainingBatches
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,8 @@ class TrainingMethods:
 
         checkpoint = EpochCheckpoint(self.checkpoint_path, write=self.keras_model.writes_files)
         callbacks = [checkpoint, *(custom_callbacks or [])]
+        if hasattr(train_batches, "set_epoch"):
+            callbacks.insert(0, FollowEpochs(train_batches))
         if self.keras_model.writes_files:
             os.makedirs(self.log_dir, exist_ok=True)
             self._save_config()

@@ -7,6 +7,9 @@ end as one stream of batches and cuts it into epochs of ``steps``: batch ``i`` o
 pass, each pass in its own seeded order, and a batch stays a pure function of ``(seed, epoch, i)``, so a resumed
 run sees the batches it would have seen. Validation batches are the first ``steps`` of the (fixed) validation pass,
 the same every epoch.
+
+Which epoch is being trained comes from ``fit``'s own epoch counter, through the
+:class:`~fashion_seg.mrcnn.train_batches.FollowEpochs` callback.
 """
 
 from __future__ import annotations
@@ -50,3 +53,4 @@ class StepsPerEpoch(EpochBatches):
     def broken_images(self):
         """Broken-image reports of the underlying pipeline (:attr:`MaskRCNNBatches.broken_images`)."""
         return self.passes.broken_images
+

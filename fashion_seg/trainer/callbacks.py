@@ -29,12 +29,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunClock:
-    """Where the run is, shared by the callbacks of one run: the epoch in progress (0-based), its step, the run's
+    """Where the run is, shared by the callbacks of one run: the epoch in progress (0-based), its step, the epochs
+    finished (and checkpointed: :class:`ProgressBar` counts them right after the checkpoint callback), the run's
     last epoch, and the seconds of the epochs finished in this session (for the run's ETA)."""
 
     final_epoch: int
     epoch: int = 0
     step: int = 0
+    finished: int = 0
     epoch_seconds: list[float] = field(default_factory=list)
 
     def eta_seconds(self, epoch_remaining: float) -> float:
@@ -55,14 +57,16 @@ def _float(value) -> float:
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """A tqdm bar per epoch: steps, images/s, the epoch's ETA (tqdm's) and the whole run's, and the running loss."""
+    """A tqdm bar per epoch: steps, images/s, the epoch's ETA (tqdm's) and the whole run's, and the running loss.
+    With ``show`` False it only keeps the clock."""
 
-    def __init__(self, clock: RunClock, batch_size: int, steps: int, stage_label: str):
+    def __init__(self, clock: RunClock, batch_size: int, steps: int, stage_label: str, show: bool = True):
         super().__init__()
         self.clock = clock
         self.batch_size = batch_size
         self.steps = steps
         self.stage_label = stage_label
+        self.show = show
         self.bar = None
         self._started = 0.0
 
@@ -70,7 +74,8 @@ class ProgressBar(keras.callbacks.Callback):
         self.clock.epoch, self.clock.step = epoch, 0
         self._started = time.perf_counter()
         self.bar = tqdm(total=self.steps, unit="step", desc=f"epoch {epoch + 1}/{self.clock.final_epoch} "
-                        f"({self.stage_label})", dynamic_ncols=True, leave=False, smoothing=0.2)
+                        f"({self.stage_label})", dynamic_ncols=True, leave=False, smoothing=0.2,
+                        disable=not self.show)
 
     def on_train_batch_end(self, batch, logs=None):
         self.clock.step = batch + 1
@@ -83,6 +88,7 @@ class ProgressBar(keras.callbacks.Callback):
                                  f"img/s, run ETA {format_seconds(self.clock.eta_seconds(remaining))}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.clock.finished = epoch + 1
         self.close()
 
     def on_train_end(self, logs=None):
@@ -97,23 +103,41 @@ class ProgressBar(keras.callbacks.Callback):
 class NonFiniteLoss(Exception):
     """Raised out of ``fit`` by :class:`NonFiniteGuard`: the loss of ``step`` (1-based) of ``epoch`` (1-based) was
     ``value``, on the ``images`` of that batch. ``good_weights`` are the last weights known good: those after step
-    ``good_step`` of epoch ``good_epoch`` (step 0: at the start of that epoch)."""
+    ``good_step`` of epoch ``good_epoch`` (step 0: at the start of that epoch); None if there were none (the
+    starting weights were not finite)."""
 
     def __init__(self, epoch: int, step: int, steps: int, value: float, images: list[str], good_weights,
-                 good_epoch: int, good_step: int):
-        super().__init__(f"non-finite loss ({value}) at epoch {epoch}, step {step} of {steps}")
+                 good_epoch: int, good_step: int, message: str | None = None):
+        super().__init__(message or f"non-finite loss ({value}) at epoch {epoch}, step {step} of {steps}")
         self.epoch, self.step, self.steps, self.value, self.images = epoch, step, steps, value, images
         self.good_weights, self.good_epoch, self.good_step = good_weights, good_epoch, good_step
 
 
-class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first step whose loss is NaN or infinite, raising :class:`NonFiniteLoss` with the
-    last good weights.
+class NonFiniteWeights(NonFiniteLoss):
+    """The loss stayed finite but the weights did not: a NaN or infinite gradient (e.g. from NaN pixels that reach
+    the loss only through masked-out terms) in one of steps ``first`` to ``step`` of ``epoch``; ``step`` 0: the
+    weights training started from."""
 
-    The weights are copied to host memory after steps whose loss is finite (and kept only if they are finite
-    too). Copying every step would cost time on a big model, so the copies are spaced: each copy is timed, and the
-    next one waits enough steps that copies take at most ``budget`` (1%) of the training time. A copy is taken
-    before the first step too, so a bad first step still leaves the starting weights.
+    def __init__(self, epoch: int, first: int, step: int, steps: int, images: list[str], good_weights,
+                 good_epoch: int, good_step: int):
+        if step == 0:
+            message = f"non-finite weights at the start of epoch {epoch} (the starting weights)"
+        else:
+            where = f"step {step}" if first >= step else f"steps {first}-{step}"
+            message = f"non-finite weights at epoch {epoch}, {where} of {steps} (the loss was finite; a gradient " \
+                      "was not)"
+        super().__init__(epoch, step, steps, float("nan"), images, good_weights, good_epoch, good_step, message)
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose loss is NaN or infinite (:class:`NonFiniteLoss`), or once the weights
+    are found NaN or infinite with a finite loss (:class:`NonFiniteWeights`), with the last good weights.
+
+    The weights are copied to host memory after steps whose loss is finite, and checked. Copying every step would
+    cost time on a big model, so the copies are spaced: each copy is timed, and the next one waits enough steps that
+    copies take at most ``budget`` (1%) of the training time. A copy is taken before the first step, so a bad first
+    step still leaves the starting weights, and after the last step of every epoch, so that no epoch ends (and is
+    saved) with weights that are not finite.
 
     ``batches``: the training batches (:class:`fashion_seg.trainer.batches.StepsPerEpoch`), to name the images of
     the bad step.
@@ -133,7 +157,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         if self.good is None:
-            self._snapshot(epoch + 1, 0)
+            self._snapshot(0)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_started = time.perf_counter()
@@ -141,21 +165,33 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         value = _float(logs["loss"])
         if not math.isfinite(value):
-            images = self.batches.image_references(batch, self._epoch) if self.batches is not None else []
             weights, good_epoch, good_step = self.good
-            raise NonFiniteLoss(self._epoch + 1, batch + 1, self.params.get("steps") or 0, value, images, weights,
+            raise NonFiniteLoss(self._epoch + 1, batch + 1, self._steps(), value, self._images(batch), weights,
                                 good_epoch, good_step)
         seconds = time.perf_counter() - self._step_started
         self._step_seconds = seconds if self._step_seconds is None else 0.9 * self._step_seconds + 0.1 * seconds
         self._since += 1
-        if self._since >= self._interval:
-            self._snapshot(self._epoch + 1, batch + 1)
+        if self._since >= self._interval or batch + 1 == self._steps():
+            self._snapshot(batch + 1)
 
-    def _snapshot(self, epoch: int, step: int) -> None:
+    def _steps(self) -> int:
+        return self.params.get("steps") or 0
+
+    def _images(self, batch: int) -> list[str]:
+        return self.batches.image_references(batch, self._epoch) if self.batches is not None else []
+
+    def _snapshot(self, step: int) -> None:
+        """Copy and check the weights after ``step`` of the current epoch (0: before its first step)."""
         started = time.perf_counter()
         weights = self.model.get_weights()
-        if all(np.isfinite(w).all() for w in weights if np.issubdtype(w.dtype, np.floating)):
-            self.good = (weights, epoch, step)
+        if not all(np.isfinite(w).all() for w in weights if np.issubdtype(w.dtype, np.floating)):
+            good_weights, good_epoch, good_step = self.good or (None, self._epoch + 1, 0)
+            # the bad update came after the last good copy (which may be the previous epoch's end)
+            first = good_step + 1 if good_epoch == self._epoch + 1 else 1
+            raise NonFiniteWeights(self._epoch + 1, first, step, self._steps(),
+                                   self._images(step - 1) if first == step else [], good_weights, good_epoch,
+                                   good_step)
+        self.good = (weights, self._epoch + 1, step)
         cost = time.perf_counter() - started
         self._since = 0
         if self._step_seconds:

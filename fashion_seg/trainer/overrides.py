@@ -82,7 +82,7 @@ def typed_value(key: str, text: str, default: Any) -> Any:
         unknown = sorted(set(given) - set(default))
         if unknown:
             raise ConfigError(f"--set {key}: unknown key(s) {', '.join(unknown)}; known: {', '.join(default)}")
-        return {**default, **{k: type(default[k])(v) for k, v in given.items()}}
+        return {**default, **{name: _entry(key, name, value, type(default[name])) for name, value in given.items()}}
     if isinstance(default, (list, tuple, np.ndarray)):
         return _sequence(key, text, default)
     if default is None:
@@ -93,6 +93,18 @@ def typed_value(key: str, text: str, default: Any) -> Any:
         except json.JSONDecodeError:
             return text
     raise ConfigError(f"--set {key}: values of type {type(default).__name__} cannot be set from the command line")
+
+
+def _entry(key: str, name: str, value, kind: type):
+    """Entry ``name`` of a dict setting, converted to the type of its default (a number from JSON text or a
+    number; JSON true/false/null, lists and objects are refused)."""
+    try:
+        if isinstance(value, (bool, dict, list)) or value is None:
+            raise TypeError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        expected = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+        raise ConfigError(f"--set {key}: {name}={json.dumps(value)}, expected {expected}") from None
 
 
 def _json(key: str, text: str, expected: str):

@@ -31,8 +31,20 @@ from .callbacks import EpochRecorder, NonFiniteGuard, NonFiniteLoss, ProgressBar
 from .devices import is_chief, split_cpu, worker_index
 from .history import HistoryFile
 from .plan import Profile, TrainingPlan
-from .runs import (BEST_FILE, BROKEN_FILE, CONFIG_FILE, HISTORY_FILE, LOG_FILE, PLAN_FILE, SPLIT_DIR, ResumePoint,
-                   best_checkpoint_name, checkpoint_name, newest_resume_point, parse_resume_point)
+from .runs import (
+    BEST_FILE,
+    BROKEN_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LOG_FILE,
+    PLAN_FILE,
+    SPLIT_DIR,
+    ResumePoint,
+    best_checkpoint_name,
+    checkpoint_name,
+    newest_resume_point,
+    parse_resume_point,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +69,8 @@ class TrainingRequest:
     the default (or, when resuming, the run's own). ``plan_changes`` / ``config_changes``: explicit settings, applied
     over the profile's (or the resumed run's). ``cpu_devices``: see :func:`fashion_seg.trainer.devices.split_cpu`.
     ``workers`` / ``multiprocessing``: how batches are built in parallel. ``new_run``: a checkpoint given as
-    ``weights`` starts a new run instead of resuming its own."""
+    ``weights`` starts a new run instead of resuming its own. ``progress``: show progress bars (the log and the
+    run's files are written either way)."""
 
     weights: str = "none"
     model_dir: str = "logs"
@@ -319,7 +332,7 @@ def _train_stages(model, plan: TrainingPlan, config, data: _Data, request: Train
     from .validation import ValidationMetric
 
     scorer = _validation_scorer(plan, config, data, run_dir)
-    clock = RunClock(final_epoch=plan.total_epochs, epoch=model.epoch)
+    clock = RunClock(final_epoch=plan.total_epochs, epoch=model.epoch, finished=model.epoch)
     progress = None
     try:
         for index, (stage, end) in enumerate(zip(plan.stages, plan.stage_ends())):
@@ -329,13 +342,14 @@ def _train_stages(model, plan: TrainingPlan, config, data: _Data, request: Train
             steps = len(train)
             schedule = WarmupStepDecay(config.LEARNING_RATE * stage.lr_factor, steps, model.epoch * steps,
                                        plan.warmup_steps, plan.warmup_factor, plan.decay_epochs, plan.decay_factor)
-            progress = ProgressBar(clock, config.BATCH_SIZE, steps, stage.layers)
-            callbacks = [progress, NonFiniteGuard(train)]
+            progress = ProgressBar(clock, config.BATCH_SIZE, steps, stage.layers, show=request.progress)
+            callbacks = [progress, NonFiniteGuard(train)]  # train() keeps the batches on fit's epoch
             if scorer is not None:
-                callbacks.append(ValidationMetric(scorer, plan.val_metric_every, plan.total_epochs))
+                callbacks.append(ValidationMetric(scorer, plan.val_metric_every, plan.total_epochs,
+                                                  progress=request.progress))
             callbacks.append(EpochRecorder(str(run_dir), name, clock, index + 1, stage.layers,
-                                           lambda epoch: schedule.rate(epoch * steps), config.BATCH_SIZE, steps,
-                                           metric_on=scorer is not None))
+                                           lambda epoch, rate=schedule.rate, steps=steps: rate(epoch * steps),
+                                           config.BATCH_SIZE, steps, metric_on=scorer is not None))
             log.info("stage %d/%d: %s layers, epochs %d-%d, %d steps of %d images, learning rate %r", index + 1,
                      len(plan.stages), stage.layers, model.epoch + 1, end, steps, config.BATCH_SIZE, schedule)
             model.train(train, val, schedule, epochs=end, layers=stage.layers, custom_callbacks=callbacks,
@@ -344,17 +358,29 @@ def _train_stages(model, plan: TrainingPlan, config, data: _Data, request: Train
         if progress is not None:
             progress.close()
         _sync_state(model)
-        done = clock.epoch + 1 if (run_dir / checkpoint_name(name, clock.epoch + 1)).exists() else clock.epoch
+        # Counted by the clock, not by the checkpoint files: a run resumed from an earlier checkpoint still has the
+        # later epochs' files of its first attempt.
+        done = clock.finished
         path = _save(model, run_dir / checkpoint_name(name, done, "interrupted"))
-        raise TrainingInterrupted(f"interrupted in epoch {clock.epoch + 1}, after step {clock.step}: saved {path} "
-                                  f"(epoch {done} + {clock.step} steps); continue with --weights last", path) from None
+        where = f"after epoch {done}" if done > clock.epoch else \
+            f"in epoch {clock.epoch + 1}, after step {clock.step}"
+        parts = f" (epoch {done} + {clock.step} steps)" if done == clock.epoch else ""
+        raise TrainingInterrupted(f"interrupted {where}: saved {path}{parts}; continue with --weights last", path) \
+            from None
     except NonFiniteLoss as stop:
         if progress is not None:
             progress.close()
+        if stop.good_weights is None:
+            raise TrainingStopped(f"{stop}: start from other weights (a checkpoint written before the weights went "
+                                  "bad, or coco, imagenet, none)") from None
         model.keras_model.set_weights(stop.good_weights)
         path = _save(model, run_dir / checkpoint_name(name, stop.epoch - 1, "last_good"))
-        when = f"after step {stop.good_step} of epoch {stop.good_epoch}" if stop.good_step else \
-            f"at the start of epoch {stop.good_epoch}"
+        if stop.good_step == 0:
+            when = f"at the start of epoch {stop.good_epoch}"
+        elif stop.good_step == stop.steps:
+            when = f"at the end of epoch {stop.good_epoch}"
+        else:
+            when = f"after step {stop.good_step} of epoch {stop.good_epoch}"
         images = f" (images: {', '.join(stop.images)})" if stop.images else ""
         raise TrainingStopped(f"{stop}{images}: training stopped; the last good weights ({when}) are in {path}. "
                               "Lower LEARNING_RATE (--set LEARNING_RATE=...) or fix the data, then --weights last") \

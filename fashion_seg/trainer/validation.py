@@ -85,13 +85,14 @@ class ValidationScorer:
 
 class ValidationMetric(keras.callbacks.Callback):
     """Every ``every`` epochs (and at the run's ``final_epoch``), the competition metric of the current weights as
-    ``logs["val_metric"]`` (see :class:`ValidationScorer`)."""
+    ``logs["val_metric"]`` (see :class:`ValidationScorer`); ``progress``: show a bar while it runs."""
 
-    def __init__(self, scorer: ValidationScorer, every: int, final_epoch: int):
+    def __init__(self, scorer: ValidationScorer, every: int, final_epoch: int, progress: bool = True):
         super().__init__()
         self.scorer = scorer
         self.every = every
         self.final_epoch = final_epoch
+        self.progress = progress
 
     def due(self, epoch: int) -> bool:
         """Whether the metric is computed after ``epoch`` (0-based)."""
@@ -101,6 +102,6 @@ class ValidationMetric(keras.callbacks.Callback):
         if logs is None or not self.due(epoch):
             return
         started = time.perf_counter()
-        logs["val_metric"] = self.scorer(self.model)
+        logs["val_metric"] = self.scorer(self.model, progress=self.progress)
         log.info("epoch %d: validation metric %.4f on %d images (%.1f s)", epoch + 1, logs["val_metric"],
                  len(self.scorer.paths), time.perf_counter() - started)
