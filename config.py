@@ -78,7 +78,7 @@ PROFILES = {profile.name: profile for profile in (
                 "MINI_MASK_SHAPE": (28, 28), "DETECTION_MAX_INSTANCES": 50, "LEARNING_RATE": 0.02,
                 "STEPS_PER_EPOCH": 50, "VALIDATION_STEPS": 2},
         plan=TrainingPlan(stages=parse_stages("heads:1,all:19"), augmentation="seed", warmup_steps=100,
-                          decay_epochs=(16,), data_dir="demo", val_fraction=0.2, val_metric_every=10,
+                          decay_epochs=(16,), data_dir="demo", val_fraction=0.2, val_metric_every=5,
                           val_metric_images=16),
     ),
 )}
