@@ -3,6 +3,7 @@
     --set IMAGES_PER_GPU=2            int
     --set LEARNING_RATE=5e-4          float (an integer is accepted)
     --set USE_MINI_MASK=false         bool: true/false, yes/no, on/off, 1/0
+    --set TRAIN_BN=none               matterport's three-state TRAIN_BN: true, false, or none (batch statistics)
     --set BACKBONE=resnet50           text
     --set RPN_ANCHOR_SCALES=16,32,64,128,256     a sequence: comma-separated or a JSON list
     --set LOSS_WEIGHTS='{"mrcnn_mask_loss": 2}'   a dict: JSON, merged into the default
@@ -27,6 +28,9 @@ _DERIVED_FROM = {"BATCH_SIZE": "IMAGES_PER_GPU and GPU_COUNT", "IMAGE_SHAPE": "I
                  "crop mode) and IMAGE_CHANNEL_COUNT", "IMAGE_META_SIZE": "NUM_CLASSES"}
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+_NONE = ("none", "null")
+#: bool settings that also take None: matterport's TRAIN_BN (None: BatchNorm uses batch statistics in training)
+_THREE_STATE = ("TRAIN_BN",)
 
 
 def config_keys(config_class) -> list[str]:
@@ -62,6 +66,10 @@ def typed_value(key: str, text: str, default: Any) -> Any:
             return True
         if text.lower() in _FALSE:
             return False
+        if key in _THREE_STATE:
+            if text.lower() in _NONE:
+                return None
+            raise ConfigError(f"--set {key}={text}: expected true, false or none")
         raise ConfigError(f"--set {key}={text}: expected true or false")
     if isinstance(default, (int, np.integer)):
         try:
@@ -86,7 +94,7 @@ def typed_value(key: str, text: str, default: Any) -> Any:
     if isinstance(default, (list, tuple, np.ndarray)):
         return _sequence(key, text, default)
     if default is None:
-        if text.lower() in ("none", "null", ""):
+        if text.lower() in (*_NONE, ""):
             return None
         try:
             return json.loads(text)

@@ -124,6 +124,10 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
     values["GPU_COUNT"] = distribution.num_replicas
     config = config_class(**values)
     starting_weights = _starting_weights_path(request, point, config)
+    if point is None and request.weights == "none" and config.TRAIN_BN is False:
+        log.warning("--weights none with TRAIN_BN=False: the frozen BatchNorm layers keep their initial statistics "
+                    "and normalise nothing, and the heads tend to predict background everywhere; from random weights "
+                    "use --set TRAIN_BN=none (batch statistics, as the demo profile does)")
     data = _Data(plan)
 
     from ..mrcnn.model import MaskRCNN

@@ -38,6 +38,16 @@ def test_booleans_in_the_usual_spellings(text, expected):
     assert parse_config_overrides([f"USE_MINI_MASK={text}"], Config) == {"USE_MINI_MASK": expected}
 
 
+def test_train_bn_takes_matterports_three_states():
+    assert [parse_config_overrides([f"TRAIN_BN={text}"], Config)["TRAIN_BN"] for text in ("true", "off", "none")] \
+        == [True, False, None]
+    assert Config(NUM_CLASSES=2, **parse_config_overrides(["TRAIN_BN=None"], Config)).TRAIN_BN is None
+    with pytest.raises(ConfigError, match="TRAIN_BN=maybe: expected true, false or none"):
+        parse_config_overrides(["TRAIN_BN=maybe"], Config)
+    with pytest.raises(ConfigError, match="USE_MINI_MASK=none: expected true or false"):
+        parse_config_overrides(["USE_MINI_MASK=none"], Config)
+
+
 def test_later_pairs_win_and_spaces_are_ignored():
     assert parse_config_overrides(["IMAGES_PER_GPU=2", " IMAGES_PER_GPU = 4 "], Config) == {"IMAGES_PER_GPU": 4}
 
