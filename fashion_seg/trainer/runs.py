@@ -14,6 +14,7 @@ matterport's layout, ``<model_dir>/<name><YYYYMMDDTHHMM>/``, holds:
 ``history.csv``, ``loss_curve.png``              one row per epoch (losses, validation losses, metric, rate);
                                                  the chart of all of them, redrawn every epoch
 ``broken_images.jsonl``                          images the pipeline could not read, one JSON line each
+``*.h5.superseded``                              checkpoints after the one a run was resumed from (set aside)
 ``train.log``                                    the run's log; TensorBoard event files under ``train/`` and
                                                  ``validation/``
 ===============================================  ===========================================================
@@ -89,6 +90,22 @@ def parse_resume_point(path: str | os.PathLike, name: str) -> ResumePoint | None
     if not match or not run or run["name"] != name.lower():
         return None
     return ResumePoint(path, int(match["epoch"]), match["reason"])
+
+
+def set_aside_later_checkpoints(point: ResumePoint, name: str) -> list[Path]:
+    """Rename the checkpoints of ``point``'s run that lie after it (later epochs, or a stop checkpoint of its own
+    epoch after a complete one) to ``<file>.superseded``: a run resumed from an earlier checkpoint replaces them, and
+    until it does, ``--weights last`` must not pick them up. Nothing is deleted. Returns the new paths."""
+    pattern = _checkpoint_pattern(name)
+    key = (point.epoch, point.reason is not None)
+    moved = []
+    for path in sorted(point.run_dir.iterdir()):
+        match = pattern.match(path.name)
+        if match and (int(match["epoch"]), match["reason"] is not None) > key:
+            target = path.with_name(path.name + ".superseded")
+            os.replace(path, target)
+            moved.append(target)
+    return moved
 
 
 def newest_resume_point(model_dir: str | os.PathLike, name: str) -> ResumePoint:

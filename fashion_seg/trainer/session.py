@@ -44,6 +44,7 @@ from .runs import (
     checkpoint_name,
     newest_resume_point,
     parse_resume_point,
+    set_aside_later_checkpoints,
 )
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,9 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
         plan = data.load(plan, run_dir)
         plan.save_json(run_dir / PLAN_FILE)
         _load_weights(model, point, starting_weights, request.weights)
+        if point is not None:
+            for path in set_aside_later_checkpoints(point, name):
+                log.warning("set aside %s: it comes after the checkpoint this run resumes from", path)
         _describe(plan, config, distribution, data)
         HistoryFile(run_dir / HISTORY_FILE).keep_until(model.epoch)
         first = model.epoch + 1

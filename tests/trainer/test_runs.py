@@ -12,6 +12,7 @@ from fashion_seg.trainer.runs import (
     checkpoint_name,
     newest_resume_point,
     parse_resume_point,
+    set_aside_later_checkpoints,
 )
 
 
@@ -85,3 +86,18 @@ def test_last_without_any_checkpoint_says_what_to_do(tmp_path):
     for model_dir in (tmp_path, tmp_path / "missing"):
         with pytest.raises(WeightsError, match=r"no checkpoint of 'fashion' under .*--weights coco"):
             newest_resume_point(model_dir, "fashion")
+
+
+def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside(tmp_path):
+    run = tmp_path / "fashion20190601T1230"
+    for name in ("0001", "0002", "0002_interrupted", "0003", "0004_last_good", "best"):
+        touch(run / f"mask_rcnn_fashion_{name}.h5")
+    point = parse_resume_point(run / "mask_rcnn_fashion_0002.h5", "fashion")
+    moved = set_aside_later_checkpoints(point, "fashion")
+    assert [p.name for p in moved] == ["mask_rcnn_fashion_0002_interrupted.h5.superseded",
+                                       "mask_rcnn_fashion_0003.h5.superseded",
+                                       "mask_rcnn_fashion_0004_last_good.h5.superseded"]
+    assert sorted(p.name for p in run.glob("*.h5")) == [
+        "mask_rcnn_fashion_0001.h5", "mask_rcnn_fashion_0002.h5", "mask_rcnn_fashion_best.h5"]
+    assert all(p.read_bytes() == b"weights" for p in moved)  # renamed, not lost
+    assert newest_resume_point(tmp_path, "fashion") == point  # --weights last now finds the resumed checkpoint
