@@ -1,17 +1,23 @@
 # Two entry points for a fresh machine (see README): `make demo` and `make test`.
 PYTHON ?= python3
+SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test install install-dev clean-demo
+LOCK ?= requirements-lock.txt
+LATEST_VENV ?= .venv-latest
 
-$(VENV)/.installed: pyproject.toml setup.py
+.PHONY: demo test install test-latest lock clean-demo
+
+# The tested set: every package pinned by $(LOCK) (pip constraints), checked for consistency.
+$(VENV)/.installed: pyproject.toml setup.py $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev,jax]"
+	$(PY) -m pip install --constraint $(LOCK) pip
+	$(PY) -m pip install --constraint $(LOCK) -e ".[dev,jax]"
+	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed
@@ -47,10 +53,35 @@ demo: install
 	$(PY) dataHandling.py score --truth $(DEMO_DIR)/test_truth.csv --submission $(DEMO_DIR)/submission.csv \
 		--panels $(DEMO_DIR)/panels --image-dir $(DEMO_DIR)/test --worst $(DEMO_TEST_IMAGES)
 
+# Both passes always run (a failure of the first does not hide the second); the exit status fails if either did.
+define run_both_passes
+	@tf=0; jax=0; \
+	$(1) -m pytest || tf=$$?; \
+	KERAS_BACKEND=jax $(1) -m pytest -m jax || jax=$$?; \
+	echo "make test: TensorFlow pass exit $$tf, JAX pass exit $$jax"; \
+	[ $$tf -eq 0 ] && [ $$jax -eq 0 ]
+endef
+
 # Tests: everything on the TensorFlow backend, then the JAX subset on the JAX backend.
 test: install
-	$(PY) -m pytest
-	KERAS_BACKEND=jax $(PY) -m pytest -m jax
+	$(call run_both_passes,$(PY))
+
+# The newest versions the ranges in pyproject.toml allow, in a fresh venv without the lock and without pip's cache:
+# lists what differs from the lock, then runs both test passes on that set.
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --no-cache-dir --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --no-cache-dir -e ".[dev,jax]"
+	$(LATEST_VENV)/bin/python -m pip freeze --all --exclude-editable > $(LATEST_VENV)/freeze.txt
+	@echo "versions that differ from $(LOCK) (< lock, > newest):"; \
+	diff <(grep -v '^#' $(LOCK)) $(LATEST_VENV)/freeze.txt | grep '^[<>]' || echo "  none"
+	$(call run_both_passes,$(LATEST_VENV)/bin/python)
+
+# Refreshes the lock to the newest set, only once both passes have succeeded on it (a deliberate upgrade).
+lock: test-latest
+	{ grep '^#' $(LOCK); cat $(LATEST_VENV)/freeze.txt; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	@echo "$(LOCK) refreshed: review 'git diff $(LOCK)' and commit it"
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

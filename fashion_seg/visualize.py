@@ -58,21 +58,44 @@ def overlay_masks(
         out[mask] = (out[mask] * (1 - alpha) + colour * alpha).astype(np.uint8)
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, tuple(int(c) for c in colors[index]), max(1, min(height, width) // 300))
-    scale = max(0.35, min(height, width) / 900)
     for index in order:
-        rows, cols = np.nonzero(masks[:, :, index])
-        if rows.size:
-            _label(out, str(labels[index]), (int(cols.min()), int(rows.min())), colors[index], scale)
+        box = label_box(out.shape, masks[:, :, index], str(labels[index]))
+        if box is not None:
+            _label(out, str(labels[index]), box, colors[index])
     return out
 
 
-def _label(image: np.ndarray, text: str, corner: tuple[int, int], colour, scale: float) -> None:
-    thickness = max(1, int(round(scale * 1.5)))
+def _label_scale(height: int, width: int) -> tuple[float, int]:
+    scale = max(0.35, min(height, width) / 900)
+    return scale, max(1, int(round(scale * 1.5)))
+
+
+def label_box(image_shape: Sequence[int], mask: np.ndarray, text: str) -> tuple[int, int, int, int] | None:
+    """Where :func:`overlay_masks` draws the label of ``mask`` (``bool [H, W]``): its filled box as inclusive pixel
+    corners ``(x1, y1, x2, y2)``, above the mask's top-left corner and kept inside the image; None for an empty mask.
+    The box's size is the font's text size, so it is computed here rather than assumed by callers."""
+    rows, cols = np.nonzero(mask)
+    if not rows.size:
+        return None
+    scale, thickness = _label_scale(*image_shape[:2])
     (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    x = min(max(0, corner[0]), max(0, image.shape[1] - text_w - 2))
-    y = max(text_h + 2, corner[1])
-    cv2.rectangle(image, (x, y - text_h - 2), (x + text_w + 2, y + baseline), tuple(int(c) for c in colour), -1)
-    cv2.putText(image, text, (x + 1, y - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+    x = min(max(0, int(cols.min())), max(0, image_shape[1] - text_w - 2))
+    y = max(text_h + 2, int(rows.min()))
+    return x, y - text_h - 2, x + text_w + 2, y + baseline
+
+
+def _label(image: np.ndarray, text: str, box: tuple[int, int, int, int], colour) -> None:
+    """The label's filled box with the text in black, drawn inside ``box`` only (anti-aliased glyphs are clipped to it,
+    so nothing outside the box and the masks changes, whatever the font's exact pixels)."""
+    x1, y1, x2, y2 = box
+    scale, thickness = _label_scale(*image.shape[:2])
+    patch = np.empty((y2 - y1 + 1, x2 - x1 + 1, 3), np.uint8)
+    patch[:] = tuple(int(c) for c in colour)
+    baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[1]
+    cv2.putText(patch, text, (1, patch.shape[0] - baseline - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
+                cv2.LINE_AA)
+    visible = image[max(0, y1) : y2 + 1, max(0, x1) : x2 + 1]
+    visible[:] = patch[max(0, -y1) :, max(0, -x1) :][: visible.shape[0], : visible.shape[1]]
 
 
 def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str], gap: int = 8) -> np.ndarray:

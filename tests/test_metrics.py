@@ -122,7 +122,23 @@ def test_scoring_frames_at_512_and_native():
     assert metrics.score_frames(truth, truth).score == 1.0  # Height/Width columns give the truth's own grid
     assert metrics.score_frames(truth, truth, size=None).score == 1.0
     native = metrics.score_frames(truth, submission, size=None)
-    assert 0.9 <= native.score <= 1.0  # 512 -> 700x900 by nearest neighbour: boxes stay boxes
+    assert native.score == 1.0  # 512 -> 700x900 by nearest neighbour: large boxes keep IoU ~0.99 > 0.95
+
+
+def test_a_thin_mask_at_512_loses_what_nearest_neighbour_resizing_loses():
+    """A 3-pixel-wide strap scored at native size from a 512x512 submission: the score is the fraction of the IoU
+    thresholds that the resized-and-back mask passes, computed here from the masks themselves."""
+    strap = box(200, 601, 240, 604, shape=(700, 900))
+    back = resize_masks(resize_masks(strap, 512, 512), 700, 900)
+    iou = (strap & back).sum() / (strap | back).sum()
+    assert 0.5 < iou < 0.95  # the case is worth testing: some thresholds pass, some fail
+    truth = pd.DataFrame({"ImageId": ["x.jpg"], "EncodedPixels": [rle.encode(strap)], "Height": ["700"],
+                          "Width": ["900"], "ClassId": ["12"]})
+    submission = pd.DataFrame({"ImageId": ["x.jpg"], "EncodedPixels": [rle.encode(resize_masks(strap, 512, 512))],
+                               "ClassId": ["12"]})
+    expected = np.mean([iou > threshold for threshold in metrics.THRESHOLDS])
+    assert metrics.score_frames(truth, submission, size=None).score == pytest.approx(expected)
+    assert metrics.score_frames(truth, submission).score == 1.0  # scored at 512, nothing was lost
     native_submission = metrics.score_frames(truth, truth.drop(columns=["Height", "Width"]), size=None,
                                              submission_size=None)
     assert native_submission.score == 1.0

@@ -10,12 +10,32 @@ def test_overlay_colours_only_the_masked_pixels():
     masks = np.zeros((60, 80, 2), bool)
     masks[30:50, 5:25, 0] = True
     masks[30:50, 50:70, 1] = True
-    out = visualize.overlay_masks(image, masks, ["shoe", "bag"], alpha=0.5, colors=[(255, 0, 0), (0, 0, 255)])
+    labels = ["shoe", "bag"]
+    out = visualize.overlay_masks(image, masks, labels, alpha=0.5, colors=[(255, 0, 0), (0, 0, 255)])
     assert out.shape == image.shape and out.dtype == np.uint8
     assert tuple(out[45, 15]) == (177, 50, 50)  # half image, half red
     assert tuple(out[45, 60]) == (50, 50, 177)
-    assert (out[5:25, 30:45] == 100).all()  # away from masks and labels: untouched
-    assert not np.array_equal(out[22:30, 5:25], image[22:30, 5:25])  # the label sits above the mask
+
+    drawn = masks.any(axis=-1)
+    for index, label in enumerate(labels):
+        x1, y1, x2, y2 = visualize.label_box(image.shape, masks[:, :, index], label)
+        assert y2 >= 30 > y1 and x1 == [5, 50][index] and x2 > x1  # above the mask's top-left corner
+        label_pixels = out[y1 : y2 + 1, x1 : x2 + 1]
+        assert (label_pixels != 100).any(axis=-1).mean() > 0.9  # filled: the box colour, or black text
+        drawn[max(0, y1) : y2 + 1, x1 : x2 + 1] = True
+    assert (out[~drawn] == 100).all()  # outside every mask and label box: untouched
+
+
+def test_a_label_near_the_image_edge_stays_inside_it():
+    image = np.full((40, 30, 3), 100, np.uint8)
+    masks = np.zeros((40, 30, 1), bool)
+    masks[0:3, 25:30, 0] = True
+    out = visualize.overlay_masks(image, masks, ["a long label"], colors=[(0, 255, 0)])
+    x1, y1, x2, y2 = visualize.label_box(image.shape, masks[:, :, 0], "a long label")
+    assert x1 == 0 and y1 == 0  # pushed left and down into the image
+    drawn = masks[:, :, 0].copy()
+    drawn[y1 : y2 + 1, x1 : x2 + 1] = True
+    assert (out[~drawn] == 100).all() and (out[drawn] != 100).any(axis=-1).mean() > 0.9
 
 
 def test_masks_of_another_size_are_resized_to_the_image():

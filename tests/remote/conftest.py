@@ -59,14 +59,14 @@ def _new_key(path: Path) -> paramiko.PKey:
 
 
 @pytest.fixture(scope="session")
-def sshd(tmp_path_factory) -> SSHServer:
+def sshd(tmp_path_factory, missing) -> SSHServer:
     if not SSHD.exists():
-        pytest.skip(f"{SSHD} is missing: install openssh-server (.ci/run does) to run the remote-job tests")
+        missing(f"{SSHD} is missing: install openssh-server (.ci/run does) to run the remote-job tests")
     directory = tmp_path_factory.mktemp("sshd")
     try:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
     except PermissionError:
-        pytest.skip("cannot create /run/sshd (needs root once: sudo mkdir -p -m 0755 /run/sshd)")
+        missing("cannot create /run/sshd (needs root once: sudo mkdir -p -m 0755 /run/sshd)")
     host_key = _new_key(directory / "ssh_host_ed25519_key")
     _new_key(directory / "client_key")
     (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
@@ -90,7 +90,7 @@ def sshd(tmp_path_factory) -> SSHServer:
                 process.kill()
                 output = (directory / "sshd.log").read_text(errors="replace")
                 if os.geteuid() != 0:
-                    pytest.skip(f"sshd does not start as a non-root user here: {output.strip()[-300:]}")
+                    missing(f"sshd does not start as a non-root user here: {output.strip()[-300:]}")
                 raise RuntimeError(f"sshd did not start: {output}")
             time.sleep(0.05)
     yield SSHServer(port, host_key, directory / "client_key", directory)
