@@ -199,13 +199,16 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """After each epoch: a ``history.csv`` row, the loss curve, the best checkpoint and a summary line in the log.
+    """After each epoch: a ``history.csv`` row, the loss curve (redrawn at most every ``CURVE_EVERY_SECONDS``, and
+    at the end of the stage), the best checkpoint and a summary line in the log.
 
     ``stage`` (1-based) / ``layers`` / ``learning_rate`` (a function of the epoch, 0-based) describe the stage being
     trained. The best checkpoint (``mask_rcnn_<name>_best.h5`` + ``best.json``) follows ``val_metric`` when
     ``metric_on`` (epochs without it are not compared), else ``val_loss``; it starts from the run's ``best.json``, so
     a resumed run keeps its best.
     """
+
+    CURVE_EVERY_SECONDS = 30.0
 
     def __init__(self, run_dir: str, name: str, clock: RunClock, stage: int, layers: str, learning_rate,
                  batch_size: int, steps: int, metric_on: bool):
@@ -218,6 +221,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self.monitor = "val_metric" if metric_on else "val_loss"
         self.history = HistoryFile(self.run_dir / HISTORY_FILE)
         self._epoch_started = self._last_step = 0.0
+        self._curve_drawn_at: float | None = None  # drawing takes ~0.8 s: at most every CURVE_EVERY_SECONDS
+        self._curve_behind = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -234,13 +239,25 @@ class EpochRecorder(keras.callbacks.Callback):
         row.update(epoch=epoch + 1, stage=self.stage, layers=self.layers, learning_rate=self.learning_rate(epoch),
                    seconds=seconds, images_per_second=self.steps * self.batch_size / train_seconds)
         frame = self.history.append(row)
-        loss_curves(frame, self.run_dir / CURVE_FILE, title=f"{self.run_dir.name}")
+        now = time.monotonic()
+        if self._curve_drawn_at is None or now - self._curve_drawn_at >= self.CURVE_EVERY_SECONDS:
+            self._draw_curve(frame, now)
+        else:
+            self._curve_behind = True
         best = self._update_best(epoch + 1, row.get(self.monitor))
         parts = [f"{name} {row[name]:.4f}" for name in ("loss", "val_loss", "val_metric") if name in row]
         log.info("epoch %d/%d (stage %d, %s, lr %.3g): %s; %s, %.1f img/s%s; run ETA %s", epoch + 1,
                  self.clock.final_epoch, self.stage, self.layers, row["learning_rate"], ", ".join(parts),
                  format_seconds(seconds), row["images_per_second"], " (best so far)" if best else "",
                  format_seconds(self.clock.eta_seconds(0.0)))
+
+    def on_train_end(self, logs=None):
+        if self._curve_behind:
+            self._draw_curve(self.history.read(), time.monotonic())
+
+    def _draw_curve(self, frame, now: float) -> None:
+        loss_curves(frame, self.run_dir / CURVE_FILE, title=f"{self.run_dir.name}")
+        self._curve_drawn_at, self._curve_behind = now, False
 
     def _update_best(self, epoch: int, value) -> bool:
         if value is None or not math.isfinite(value):

@@ -37,7 +37,7 @@ def best_of(run_dir):
 
 
 def test_the_best_checkpoint_follows_the_validation_metric(tmp_path, curves_drawn):
-    record_epochs(tmp_path, {
+    recorder = record_epochs(tmp_path, {
         1: {"loss": 3.0, "val_loss": 2.0, "val_metric": 0.10},
         2: {"loss": 2.0, "val_loss": 0.5},                       # lowest val_loss, but no metric that epoch
         3: {"loss": 1.5, "val_loss": 1.0, "val_metric": 0.30},
@@ -47,7 +47,19 @@ def test_the_best_checkpoint_follows_the_validation_metric(tmp_path, curves_draw
     assert best == {"epoch": 3, "monitor": "val_metric", "value": pytest.approx(0.30),
                     "checkpoint": "mask_rcnn_tiny_0003.h5"}
     assert weights == b"weights of epoch 3"
-    assert curves_drawn == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4]]
+    assert curves_drawn == [[1]]  # four quick epochs: drawn after the first, then not again within 30 s
+    recorder.on_train_end()
+    assert curves_drawn == [[1], [1, 2, 3, 4]]  # the stage's end draws what was left out
+    recorder.on_train_end()
+    assert len(curves_drawn) == 2  # nothing left out: not redrawn
+
+
+def test_the_loss_curve_is_redrawn_at_most_every_30_seconds(tmp_path, curves_drawn, monkeypatch):
+    clock = iter([0.0, 10.0, 29.0, 31.0, 40.0, 70.0])  # time.monotonic() at the end of epochs 1-6
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: next(clock, 1000.0))
+    epochs = {epoch: {"loss": 1.0 / epoch, "val_loss": 1.0} for epoch in range(1, 7)}
+    record_epochs(tmp_path, epochs, metric_on=False)
+    assert [frame[-1] for frame in curves_drawn] == [1, 4, 6]
 
 
 def test_a_resumed_run_keeps_its_best_until_beaten(tmp_path, curves_drawn):
