@@ -14,12 +14,12 @@ import hashlib
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, WeightsError
 from .mrcnn.config import Config
+from .mrcnn.run_names import RUN_DIR, stamp_order
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ CONFIG_FILE = "config.json"
 DEFAULT_CONFIG = {"NAME": "fashion", "NUM_CLASSES": 47}  # the 46 categories of 2019 + background
 # What the network keeps for post-processing to choose from: low scores, overlapping boxes, up to 100 per image.
 PERMISSIVE_DETECTION = {"DETECTION_MIN_CONFIDENCE": 0.05, "DETECTION_NMS_THRESHOLD": 0.5}
-_RUN = re.compile(r"^(?P<name>.+?)(?P<stamp>\d{8}T\d{4})$")
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -67,8 +66,8 @@ def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
 def newest_run_config(model_dir: str | os.PathLike) -> Path | None:
     """``config.json`` of the newest run directory under ``model_dir`` that has one."""
     model_dir = Path(model_dir)
-    runs = [p for p in model_dir.iterdir() if p.is_dir() and _RUN.match(p.name)] if model_dir.is_dir() else []
-    for run in sorted(runs, key=lambda p: _RUN.match(p.name)["stamp"], reverse=True):
+    runs = [p for p in model_dir.iterdir() if p.is_dir() and RUN_DIR.match(p.name)] if model_dir.is_dir() else []
+    for run in sorted(runs, key=lambda p: stamp_order(RUN_DIR.match(p.name)["stamp"]), reverse=True):
         if (run / CONFIG_FILE).exists():
             return run / CONFIG_FILE
     return None

@@ -17,7 +17,6 @@ the config's dtype policy (``PRECISION``) and jit switch (``JIT_COMPILE``). Chec
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import os
 import re
@@ -34,6 +33,7 @@ from .inference_graph import INFERENCE_OUTPUT_NAMES, build_inference_graph
 from .molding import mold_inputs as mold_images
 from .molding import unmold_detections as unmold_image_detections
 from .predictor import CompiledPredictor
+from .run_names import CHECKPOINT, RUN_DIR, run_stamp, stamp_order
 from .training import TrainingMethods
 from .training_graph import build_training_graph
 
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 # Graph builders by mode. Each returns an object with a ``model`` attribute (the Keras model of that mode).
 BUILDERS = {"inference": build_inference_graph, "training": build_training_graph}
 
-_RUN_DIR = re.compile(r"^(?P<name>.+?)(?P<stamp>\d{8}T\d{4})$")
-_CHECKPOINT = re.compile(r".*[/\\](?P<name>[\w-]+?)(?P<stamp>\d{8}T\d{4})[/\\]mask_rcnn_[\w-]+?_(?P<epoch>\d{4})\.h5$")
 
 
 @contextlib.contextmanager
@@ -110,12 +108,13 @@ class MaskRCNN(TrainingMethods):
 
     def set_log_dir(self, model_path=None) -> None:
         """Set ``log_dir``, ``checkpoint_path`` and ``epoch``: a new run directory named after now, or, given a
-        checkpoint ``.../<name><YYYYMMDDTHHMM>/mask_rcnn_<name>_<epoch>.h5``, that run's directory and its epoch
-        (the epoch to resume from is the one after it; Keras counts epochs from 0, checkpoint names from 1)."""
+        checkpoint ``.../<name><YYYYMMDDTHHMMSS>/mask_rcnn_<name>_<epoch>.h5`` (:mod:`.run_names`), that run's
+        directory and its epoch (the epoch to resume from is the one after it; Keras counts epochs from 0, checkpoint
+        names from 1)."""
         self.epoch = 0
-        stamp = f"{datetime.datetime.now():%Y%m%dT%H%M}"
+        stamp = run_stamp()
         if model_path:
-            match = _CHECKPOINT.match(str(model_path))
+            match = CHECKPOINT.match(str(model_path))
             if match:
                 stamp = match["stamp"]
                 self.epoch = int(match["epoch"])
@@ -132,9 +131,9 @@ class MaskRCNN(TrainingMethods):
         name = self.config.NAME.lower()
         runs = sorted(
             (entry for entry in (os.listdir(self.model_dir) if os.path.isdir(self.model_dir) else [])
-             if (match := _RUN_DIR.match(entry)) and match["name"] == name
+             if (match := RUN_DIR.match(entry)) and match["name"] == name
              and os.path.isdir(os.path.join(self.model_dir, entry))),
-            key=lambda entry: _RUN_DIR.match(entry)["stamp"],
+            key=lambda entry: stamp_order(RUN_DIR.match(entry)["stamp"]),
         )
         pattern = re.compile(rf"^mask_rcnn_{re.escape(name)}_(\d{{4}})\.h5$")
         for run in reversed(runs):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WeightsError
+from ..mrcnn.run_names import RUN_DIR, stamp_order
 
 CONFIG_FILE = "config.json"
 PLAN_FILE = "training.json"
@@ -42,7 +43,6 @@ LOG_FILE = "train.log"
 SPLIT_DIR = "split"
 STOP_REASONS = ("interrupted", "last_good")
 
-_RUN = re.compile(r"^(?P<name>.+?)(?P<stamp>\d{8}T\d{4})$")
 
 
 def checkpoint_name(name: str, epoch: int, reason: str | None = None) -> str:
@@ -86,7 +86,7 @@ def parse_resume_point(path: str | os.PathLike, name: str) -> ResumePoint | None
     ``<name><YYYYMMDDTHHMM>`` directory), else None (a file of starting weights)."""
     path = Path(path)
     match = _checkpoint_pattern(name).match(path.name)
-    run = _RUN.match(path.parent.name)
+    run = RUN_DIR.match(path.parent.name)
     if not match or not run or run["name"] != name.lower():
         return None
     return ResumePoint(path, int(match["epoch"]), match["reason"])
@@ -112,10 +112,10 @@ def newest_resume_point(model_dir: str | os.PathLike, name: str) -> ResumePoint:
     """Where ``--weights last`` resumes: the newest run of ``name`` under ``model_dir`` that has a checkpoint, and
     its newest checkpoint (see the module docstring)."""
     model_dir = Path(model_dir)
-    runs = [p for p in model_dir.iterdir() if p.is_dir() and (m := _RUN.match(p.name)) and m["name"] == name.lower()] \
+    runs = [p for p in model_dir.iterdir() if p.is_dir() and (m := RUN_DIR.match(p.name)) and m["name"] == name.lower()] \
         if model_dir.is_dir() else []
     pattern = _checkpoint_pattern(name)
-    for run in sorted(runs, key=lambda p: _RUN.match(p.name)["stamp"], reverse=True):
+    for run in sorted(runs, key=lambda p: stamp_order(RUN_DIR.match(p.name)["stamp"]), reverse=True):
         points = [ResumePoint(f, int(m["epoch"]), m["reason"]) for f in run.iterdir() if (m := pattern.match(f.name))]
         if points:
             return max(points, key=lambda p: (p.epoch, p.reason is not None, p.path.stat().st_mtime_ns))
