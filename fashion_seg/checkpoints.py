@@ -1,7 +1,7 @@
 """Checkpoints for prediction: which file ``--weights`` means, the configuration it was trained with, and the
 inference model built from both.
 
-A training run writes ``<model_dir>/<name><YYYYMMDDTHHMM>/mask_rcnn_<name>_<epoch>.h5`` and its configuration as
+A training run writes ``<model_dir>/<name><YYYYMMDDTHHMMSS>/mask_rcnn_<name>_<epoch>.h5`` and its configuration as
 ``config.json`` beside them. Prediction builds its model from that saved configuration (or ``--config FILE``), then
 applies command-line overrides (``--set KEY=VALUE``), and finally runs the network permissively
 (:data:`PERMISSIVE_DETECTION`): the strict thresholds belong to post-processing, where they can be tuned without

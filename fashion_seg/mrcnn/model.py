@@ -11,7 +11,7 @@ Usage, as with matterport::
 
 The forward pass is compiled once per input shape (:class:`~fashion_seg.mrcnn.predictor.CompiledPredictor`), under
 the config's dtype policy (``PRECISION``) and jit switch (``JIT_COMPILE``). Checkpoints use matterport's names,
-``<model_dir>/<name><YYYYMMDDTHHMM>/mask_rcnn_<name>_<epoch:04d>.h5``, and its h5 layout.
+``<model_dir>/<name><YYYYMMDDTHHMMSS>/mask_rcnn_<name>_<epoch:04d>.h5``, and its h5 layout.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class MaskRCNN(TrainingMethods):
             if checkpoints:
                 return os.path.join(self.model_dir, run, checkpoints[-1])
         raise WeightsError(f"no checkpoint of {name!r} under {self.model_dir} (looked for "
-                           f"{name}YYYYMMDDTHHMM/mask_rcnn_{name}_NNNN.h5)")
+                           f"{name}YYYYMMDDTHHMMSS/mask_rcnn_{name}_NNNN.h5)")
 
     # ------------------------------------------------------------------------------------------- inputs
     def mold_inputs(self, images):

@@ -12,7 +12,7 @@
   (0 for a new model, N after ``load_weights`` of a checkpoint ``..._NNNN.h5`` or after a ``train`` up to N).
 - SGD with momentum ``LEARNING_MOMENTUM``, gradients clipped to global norm ``GRADIENT_CLIP_NORM`` (Keras 2's
   ``clipnorm``), L2 weight decay ``WEIGHT_DECAY`` on the trainable weights; a new optimizer for each call.
-- Every epoch writes ``<model_dir>/<name><YYYYMMDDTHHMM>/mask_rcnn_<name>_<epoch:04d>.h5`` (matterport's h5 layout,
+- Every epoch writes ``<model_dir>/<name><YYYYMMDDTHHMMSS>/mask_rcnn_<name>_<epoch:04d>.h5`` (matterport's h5 layout,
   written atomically), TensorBoard logs in that directory, and the config as ``config.json`` beside them.
 - The Keras logs (and the returned ``History``) hold ``loss`` and the five losses under matterport's names, and
   their ``val_`` twins when there is validation data.

@@ -1,6 +1,6 @@
 """The run directory of a training run, and where a run resumes.
 
-matterport's layout, ``<model_dir>/<name><YYYYMMDDTHHMM>/``, holds:
+matterport's layout, ``<model_dir>/<name><YYYYMMDDTHHMMSS>/``, holds:
 
 ===============================================  ===========================================================
 ``mask_rcnn_<name>_<NNNN>.h5``                   the weights after epoch NNNN (1-based), every epoch
@@ -83,7 +83,7 @@ def _checkpoint_pattern(name: str) -> re.Pattern:
 
 def parse_resume_point(path: str | os.PathLike, name: str) -> ResumePoint | None:
     """The resume point of ``path`` if it is a checkpoint of a run of ``name`` (its file named as above, in a
-    ``<name><YYYYMMDDTHHMM>`` directory), else None (a file of starting weights)."""
+    ``<name><YYYYMMDDTHHMMSS>`` directory), else None (a file of starting weights)."""
     path = Path(path)
     match = _checkpoint_pattern(name).match(path.name)
     run = RUN_DIR.match(path.parent.name)
@@ -120,5 +120,5 @@ def newest_resume_point(model_dir: str | os.PathLike, name: str) -> ResumePoint:
         if points:
             return max(points, key=lambda p: (p.epoch, p.reason is not None, p.path.stat().st_mtime_ns))
     raise WeightsError(f"--weights last: no checkpoint of {name.lower()!r} under {model_dir} (looked for "
-                       f"{name.lower()}YYYYMMDDTHHMM/mask_rcnn_{name.lower()}_NNNN.h5); start a run with --weights "
+                       f"{name.lower()}YYYYMMDDTHHMMSS/mask_rcnn_{name.lower()}_NNNN.h5); start a run with --weights "
                        "coco, imagenet, none or a file")

@@ -7,6 +7,7 @@ pass's test (``make test`` runs ``-m jax`` on the JAX backend).
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -107,7 +108,7 @@ def test_logs_hold_every_loss_and_validation_of_an_image_without_instances_is_fi
 def test_checkpoints_are_matterport_files_and_training_resumes_from_them(overfit):
     model, _, model_dir = overfit
     run = os.path.basename(model.log_dir)
-    assert run.startswith("overfit") and len(run) == len("overfit") + 13  # overfitYYYYMMDDTHHMM
+    assert re.fullmatch(r"overfit\d{8}T\d{6}", run), run  # overfitYYYYMMDDTHHMMSS, stamped to the second
     assert sorted(f for f in os.listdir(model.log_dir) if f.endswith(".h5")) == [
         "mask_rcnn_overfit_0001.h5", "mask_rcnn_overfit_0002.h5", "mask_rcnn_overfit_0003.h5",
         "mask_rcnn_overfit_0004.h5", "mask_rcnn_overfit_0005.h5"]
