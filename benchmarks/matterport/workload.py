@@ -162,6 +162,7 @@ def rle_encode(mask):
 def run_predict(spec, config):
     """JPEG file -> submission rows: skimage reads it, detect() pastes each mask at full resolution, each mask is
     resized to the submission grid (nearest) and encoded."""
+    import skimage.color
     import skimage.io
     import skimage.transform
     import mrcnn.model as modellib
@@ -173,6 +174,9 @@ def run_predict(spec, config):
 
     def predict_one():
         image = skimage.io.imread(paths[state["next"] % len(paths)])
+        if image.ndim != 3:  # as matterport's Dataset.load_image: grayscale to RGB, alpha dropped
+            image = skimage.color.gray2rgb(image)
+        image = image[..., :3]
         state["next"] += 1
         result = model.detect([image], verbose=0)[0]
         for i in range(result["masks"].shape[2]):
