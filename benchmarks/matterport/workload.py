@@ -32,7 +32,7 @@ def make_config(attributes):
     return config_class()
 
 
-def npz_dataset(data):
+def npz_dataset(data, classes):
     """A matterport Dataset over in-memory images and masks."""
     from mrcnn import utils
 
@@ -44,8 +44,7 @@ def npz_dataset(data):
             return data["masks_%d" % image_id], data["class_ids_%d" % image_id].astype(np.int32)
 
     dataset = ArrayDataset()
-    classes = int(max(data["class_ids_%d" % i].max() for i in range(count_images(data))))
-    for class_id in range(1, max(classes, 1) + 1):
+    for class_id in range(1, classes):  # every class of the config (the image meta holds one slot per class)
         dataset.add_class("bench", class_id, "class%d" % class_id)
     for index in range(count_images(data)):
         dataset.add_image("bench", index, None)
@@ -128,7 +127,7 @@ def run_train_step(spec, config):
     layers = spec.get("layers", "all")
     model.set_trainable(LAYER_REGEX.get(layers, layers), verbose=0)
     model.compile(config.LEARNING_RATE, config.LEARNING_MOMENTUM)
-    dataset = npz_dataset(np.load(spec["data"]))
+    dataset = npz_dataset(np.load(spec["data"]), config.NUM_CLASSES)
     generator = modellib.data_generator(dataset, config, shuffle=False, batch_size=config.BATCH_SIZE)
     inputs, outputs = next(generator)
     build_start = time.perf_counter()
