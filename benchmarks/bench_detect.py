@@ -9,8 +9,8 @@ cost of the mask head and of unmolding, is whatever the weights give (printed); 
 rows whatever the count.
 Images are the reference bundle's two photos when present (shared/reference_model), else random noise.
 
-The reference figures are real matterport (TF 1.15, Keras 2.2.4) on this machine kind (2 CPU cores):
-detect() 2.42 s per image at 1024x1024 resnet50, 3.18 s resnet101, 1.11 s at 512x512 resnet50.
+Against real matterport, side by side in one run with the same weights and images: bench_vs_matterport.py --only
+detect.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-MATTERPORT_SECONDS_PER_IMAGE = {("resnet50", 1024): 2.42, ("resnet101", 1024): 3.18, ("resnet50", 512): 1.11}
 
 
 def parse_args(argv=None):
@@ -151,10 +149,6 @@ def main(argv=None) -> int:
           f"unmold {per_batch['unmold']:.3f} s  total {total:.3f} s")
     print(f"per image: {per_image:.3f} s   {1 / per_image:.2f} images/s   (process CPU time {cpu / args.batch:.3f} s "
           f"per image on {os.cpu_count()} cores; on an idle machine the wall time is at least CPU time / cores)")
-    reference = MATTERPORT_SECONDS_PER_IMAGE.get((args.backbone, args.size))
-    if reference:
-        print(f"matterport (TF 1.15, same machine kind): {reference:.2f} s per image -> speed-up "
-              f"{reference / per_image:.2f}x (goal >= 3x)")
     if args.stages:
         molded, metas, _ = model.mold_inputs(batches[0])
         previous = 0.0

@@ -27,9 +27,8 @@ Measured, per image, in one process with OpenCV on one thread (the per-core figu
 - workers: :class:`fashion_seg.data.pipeline.MaskRCNNBatches` with ``--workers`` processes, iterated the way
   ``Model.fit`` does (Keras's ``PyDatasetAdapter``) over the images repeated 8 times, pool start included.
 
-For reference, real matterport ``data_generator`` on this machine kind, one process: 2.93 images/s at 1024x1024
-(233 ms resize and mini-masks, 97 ms RPN targets, 20 ms RLE, 8 ms JPEG: smaller images than these), 8.2 images/s at
-512x512. The machine may be shared: the load average is printed; compare figures taken at similar load.
+Real matterport's ``data_generator`` on the same files, side by side in one run: bench_vs_matterport.py --only
+pipeline. The machine may be shared: the load average is printed; compare figures taken at similar load.
 """
 
 from __future__ import annotations
@@ -63,7 +62,6 @@ from fashion_seg.mrcnn.targets import StageTimes  # noqa: E402
 
 SIZES = [(3000, 2000), (2000, 3000), (4000, 3000), (5214, 3676), (3264, 2448), (2400, 1600)]
 INSTANCES = [4, 7, 9, 5, 12, 6, 8, 3, 10, 7, 5]  # mean 6.9; one more image gets 74
-MATTERPORT_REFERENCE = {1024: 2.93, 512: 8.2}  # images/s, real matterport data_generator, one process
 STAGES = [
     ("JPEG decode", "decode", "image"),
     ("RLE decode", "rle", "masks"),
@@ -315,11 +313,9 @@ def main() -> None:
                 ours_seconds, ours_times = measure_ours(dataset, config, image_ids, augmentation)
                 plain_seconds, plain_times = measure_plain(dataset, config, image_ids, preset)
                 ours_rate, plain_rate = len(image_ids) / ours_seconds, len(image_ids) / plain_seconds
-                reference = MATTERPORT_REFERENCE.get(side, float("nan"))
                 print(f"\n{side}x{side}, augmentation {preset}: one process, images/s")
                 print(f"  ours {ours_rate:.1f}   matterport-style {plain_rate:.2f}   "
-                      f"ratio {ours_rate / plain_rate:.1f}x   (vs real matterport's {reference}: "
-                      f"{ours_rate / reference:.1f}x)")
+                      f"ratio {ours_rate / plain_rate:.1f}x")
                 stage_table(ours_times, plain_times, len(image_ids))
                 if len(crowded):
                     ours_crowded = measure_ours(dataset, config, crowded, augmentation)[0] / len(crowded)
@@ -330,8 +326,7 @@ def main() -> None:
                     cache_seconds, cache_times = measure_ours(cached, config, image_ids, augmentation)
                     cache_rate = len(image_ids) / cache_seconds
                     print(f"  ours from the prepared 1024 cache: {cache_rate:.1f} images/s "
-                          f"({cache_rate / plain_rate:.1f}x matterport-style, {cache_rate / reference:.1f}x real "
-                          f"matterport); JPEG decode {cache_times.get('image', 0) * 1000 / len(image_ids):.1f} ms")
+                          f"({cache_rate / plain_rate:.1f}x matterport-style); JPEG decode {cache_times.get('image', 0) * 1000 / len(image_ids):.1f} ms")
                 if args.workers > 1:
                     for name, source in (("originals", dataset), ("cache", cached)):
                         if source is None:

@@ -12,9 +12,8 @@ post-processing work. A first batch is run before timing (graph compilation).
 
 Side by side, on the same raw detections: the way matterport's ``detect()`` delivers masks (each pasted at the
 image's full resolution) followed by the usual resize to 512x512 and encoding (``submission.image_rows``); against
-this package's post-processing, which pastes straight at 512x512 on box crops. And the reference figure of real
-matterport on this machine kind: detect() alone, 2.42 s per image at 1024x1024 with resnet50 (3.18 s resnet101,
-1.11 s at 512x512), without loading, post-processing or RLE.
+this package's post-processing, which pastes straight at 512x512 on box crops. Real matterport end to end (detect,
+paste, RLE), side by side in one run: bench_vs_matterport.py --only predict.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MATTERPORT_DETECT_SECONDS = {("resnet50", 1024): 2.42, ("resnet101", 1024): 3.18, ("resnet50", 512): 1.11}
 MAIN_THREAD_PHASES = ("detect", "merge", "postprocess", "rle")
 
 
@@ -182,10 +180,6 @@ def main(argv=None) -> int:
               f"(overlapped): load {result['times'].get('load', 0):.2f} s, mold {result['times'].get('mold', 0):.2f} s")
         post_share = (result["times"].get("postprocess", 0) + result["times"].get("rle", 0)) / result["wall"]
         print(f"  post-processing + RLE: {100 * post_share:.1f}% of the time (goal <= 20%)")
-        reference = MATTERPORT_DETECT_SECONDS.get((args.backbone, args.size))
-        if reference:
-            print(f"  vs real matterport detect() alone ({reference:.2f} s/image on this machine kind): "
-                  f"{reference / per_image:.2f}x")
     size = None if args.out_size == "native" else int(args.out_size)
     with threadpool_limits(limits=1, user_api="blas"):
         ours, theirs, masks = reference_postprocessing(results[0]["store"],

@@ -9,9 +9,8 @@ Model: matterport's defaults (FPN 256, RPN 512, heads 1024/256 wide, 2000 traini
 (rectangles and ellipses of random classes on noise) with real RPN targets, fed to every step, so only the step is
 timed. ``--profile`` adds the forward pass alone and the forward pass up to the FPN / RPN / proposals / heads.
 
-The reference is real matterport (TF 1.15, Keras 2.2.4) measured on this machine kind (2 cores): 23.4 s per step at
-resnet50, 512x512, batch 2, 200 ROIs, all layers; 21.6 s with ``layers="heads"``. The ratio to it is printed for
-those settings. The machine may be shared: ``uptime`` is printed before and after.
+Against real matterport, side by side in one run with the same weights and data: bench_vs_matterport.py --only
+train. The machine may be shared: ``uptime`` is printed before and after.
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.model import MaskRCNN
 from fashion_seg.mrcnn.train_batches import TrainingBatches
-
-MATTERPORT_SECONDS = {("resnet50", 512, 2, "all"): 23.4, ("resnet50", 512, 2, "heads"): 21.6}
 
 
 class SyntheticShapes(Dataset):
@@ -129,10 +126,6 @@ def main() -> None:
         step = float(np.median(times))
         print(f"training step: {step:.3f} s median of {args.steps} (min {min(times):.3f}, max {max(times):.3f}); "
               f"{args.batch / step:.2f} images/s")
-        reference = MATTERPORT_SECONDS.get((args.backbone, args.size, args.batch, args.layers))
-        if reference and args.rois == 200:
-            print(f"matterport (TF 1.15) on this machine kind: {reference} s per step -> "
-                  f"{reference / step:.1f}x faster")
         if args.profile:
             profile_forward(network, batch, args.steps)
     print("after:", uptime())
