@@ -5,6 +5,8 @@ from __future__ import annotations
 import posixpath
 import secrets
 import stat
+from contextlib import contextmanager
+from typing import Iterator
 
 import paramiko
 
@@ -31,19 +33,27 @@ def replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
         sftp.rename(source, target)
 
 
-def write_atomically(sftp: paramiko.SFTPClient, path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it over ``path``."""
+@contextmanager
+def temporary_beside(sftp: paramiko.SFTPClient, path: str) -> Iterator[str]:
+    """A temporary name beside ``path`` for the body to write and rename over ``path``; removed if the body fails
+    (or is interrupted), so a failed write leaves ``path`` as it was and no part file behind."""
     temporary = part_name(path)
     try:
-        with sftp.open(temporary, "wb") as handle:
-            handle.write(data)
-        replace(sftp, temporary, path)
+        yield temporary
     except BaseException:
         try:
             sftp.remove(temporary)
         except OSError:
             pass
         raise
+
+
+def write_atomically(sftp: paramiko.SFTPClient, path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path`` and rename it over ``path``."""
+    with temporary_beside(sftp, path) as temporary:
+        with sftp.open(temporary, "wb") as handle:
+            handle.write(data)
+        replace(sftp, temporary, path)
 
 
 def read_small(sftp: paramiko.SFTPClient, path: str) -> bytes | None:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..errors import RemoteError
 from .connection import RemoteHost
 from .excludes import LocalFile, walk_tree
-from .remote_files import mkdirs, part_name, replace, write_atomically
+from .remote_files import mkdirs, replace, temporary_beside, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,6 @@ def push(
 def _send_file(sftp: paramiko.SFTPClient, local: LocalFile, remote_root: str, known_dirs: set[str], bar: tqdm) -> None:
     target = posixpath.join(remote_root, local.relpath)
     mkdirs(sftp, posixpath.dirname(target), known_dirs)
-    temporary = part_name(target)
     sent = 0
 
     def advance(done: int, _total: int) -> None:
@@ -187,18 +186,12 @@ def _send_file(sftp: paramiko.SFTPClient, local: LocalFile, remote_root: str, kn
         bar.update(done - sent)
         sent = done
 
-    try:
+    with temporary_beside(sftp, target) as temporary:
         sftp.put(str(local.path), temporary, callback=advance, confirm=True)
         sftp.chmod(temporary, local.mode)
         seconds = local.mtime_ns // 1_000_000_000
         sftp.utime(temporary, (seconds, seconds))
         replace(sftp, temporary, target)
-    except BaseException:
-        try:
-            sftp.remove(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def _delete_gone(
