@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, WeightsError
+from .json_files import read_json
 from .mrcnn.config import Config
 from .mrcnn.run_names import RUN_DIR, stamp_order
 
@@ -48,12 +49,7 @@ def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
     """The values of a saved config JSON (``Config.save_json``); keys the base :class:`Config` does not know (a
     subclass's own settings) are left out with a warning, since the network is built from the base ones."""
     path = Path(path)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path} is not valid JSON: {error}") from None
+    values = read_json(path, "config file", ConfigError)
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a JSON object of Config attributes")
     unknown = sorted(k for k in values if not hasattr(Config, k) and k not in ("BATCH_SIZE", "IMAGE_SHAPE",

@@ -15,7 +15,6 @@ reported by :mod:`fashion_seg.data.validation`; :class:`FashionDataset` refuses 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ import pandas as pd
 
 from ..atomic import atomic_write
 from ..errors import DataError, RLEError
+from ..json_files import read_json
 from ..mrcnn.dataset import Dataset
 from . import rle
 from .images import image_size, load_image
@@ -109,12 +109,7 @@ class LabelDescriptions:
 def read_label_descriptions(path: str | os.PathLike | None = None) -> LabelDescriptions:
     """Read ``label_descriptions.json`` (2019 or 2020); ``None`` reads the 2019 file shipped with the package."""
     path = Path(path) if path is not None else PACKAGED_LABELS_2019
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"label descriptions not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path} is not valid JSON: {error}") from None
+    content = read_json(path, "label descriptions", DataError)
     try:
         categories = tuple(_label_records(content["categories"]))
         attributes = tuple(_label_records(content.get("attributes", [])))

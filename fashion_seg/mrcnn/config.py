@@ -22,6 +22,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
+from ..json_files import read_json
 
 BACKBONES = ("resnet50", "resnet101", "resnet_tiny")
 RESIZE_MODES = ("none", "square", "pad64", "crop")
@@ -221,14 +222,7 @@ class Config:
 
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> "Config":
-        try:
-            with open(path, encoding="utf-8") as handle:
-                values = json.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid JSON: {error}") from None
-        return cls.from_dict(values)
+        return cls.from_dict(read_json(path, "config file", ConfigError))
 
 
 def _jsonable(value: Any) -> Any:

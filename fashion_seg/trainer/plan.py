@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
+from ..json_files import read_json
 
 AUGMENTATION_PRESETS = ("none", "seed", "first_place")
 
@@ -196,13 +197,7 @@ class TrainingPlan:
 
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> "TrainingPlan":
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"training plan {path} does not exist") from None
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"training plan {path} is not valid JSON: {error}") from None
-        return cls.from_dict(values, str(path))
+        return cls.from_dict(read_json(path, "training plan", ConfigError), str(path))
 
 
 @dataclass(frozen=True)
