@@ -9,7 +9,9 @@ checkpoint x augmentation, and the merged raw detections of each image.
 A model is anything with a ``config`` (:class:`fashion_seg.mrcnn.config.Config`) and
 ``raw_detections(molded_images, image_metas) -> (detections [B, N, 6], masks [B, N, h, w])`` (normalized
 ``(y1, x1, y2, x2, class_id, score)`` rows, zero padding, and each detection's own-class mask probabilities), as
-:class:`fashion_seg.mrcnn.model.MaskRCNN` provides. Batches are padded to ``batch_size`` by repeating the last image, so
+:class:`fashion_seg.mrcnn.model.MaskRCNN` provides. A model with an attribute head returns a third array (or field),
+``attributes [B, N, A]``, each detection row's attribute probabilities; they travel with the detections
+(:attr:`fashion_seg.detections.Detections.attributes`). The checkpoints of an ensemble must agree on having one. Batches are padded to ``batch_size`` by repeating the last image, so
 one compiled graph serves every batch.
 
 Large JPEGs: when an image is at least twice the largest side the network will see, it is decoded at reduced size
@@ -109,6 +111,10 @@ class Predictor:
         if len(classes) > 1:
             raise ConfigError(f"the checkpoints of an ensemble must predict the same classes; NUM_CLASSES differ: "
                               f"{classes}")
+        heads = sorted({attribute_width(model) for model in models}, key=str)
+        if len(heads) > 1:
+            raise ConfigError(f"the checkpoints of an ensemble must all predict the same attributes or none; they "
+                              f"predict {', '.join('none' if h is None else str(h) for h in heads)}")
         self.models = list(models)
         self.augmentations = list(augmentations) or [Augmentation()]
         self.merge_iou = merge_iou
@@ -201,10 +207,11 @@ class Predictor:
         for model, key in zip(self.models, self._model_molding):
             for augmentation in self.augmentations:
                 molded, metas, windows = batch.inputs[(key, augmentation)]
-                detections, masks = self.times.timed("detect", self._run, model, molded, metas)
+                detections, masks, attributes = self.times.timed("detect", self._run, model, molded, metas)
                 for row, image in enumerate(batch.images):
                     found = Detections.from_network(detections[row], masks[row], molded.shape[1:3], windows[row],
-                                                    image.original_shape)
+                                                    image.original_shape,
+                                                    None if attributes is None else attributes[row])
                     sources[row].append(augmentation.undo(found))
         return [self.times.timed("merge", merge_detections, per_image, self.merge_iou) for per_image in sources]
 
@@ -213,8 +220,17 @@ class Predictor:
         if count < self.batch_size:  # same batch shape every call: one compiled graph
             molded = np.concatenate([molded, np.repeat(molded[-1:], self.batch_size - count, axis=0)])
             metas = np.concatenate([metas, np.repeat(metas[-1:], self.batch_size - count, axis=0)])
-        detections, masks = model.raw_detections(molded, metas)
-        return np.asarray(detections)[:count], np.asarray(masks)[:count]
+        outputs = model.raw_detections(molded, metas)
+        attributes = outputs[2] if len(outputs) > 2 else None
+        return (np.asarray(outputs[0])[:count], np.asarray(outputs[1])[:count],
+                None if attributes is None else np.asarray(attributes)[:count])
+
+
+def attribute_width(model: DetectionModel) -> int | None:
+    """The attributes a model predicts per detection (its config's ``NUM_ATTRIBUTES`` when ``ATTRIBUTE_HEAD`` is
+    on), or None without an attribute head."""
+    config = model.config
+    return int(config.NUM_ATTRIBUTES) if getattr(config, "ATTRIBUTE_HEAD", False) else None
 
 
 # ---------------------------------------------------------------------------------------------------- prefetching

@@ -11,6 +11,12 @@ Steps, in order (:func:`postprocess`), each set by a :class:`PostProcessing` val
    (ImageId, ClassId) share a pixel; masks of different classes may overlap (a sleeve inside its jacket);
 6. drop masks left with fewer than ``min_area`` pixels (counted at the output size) or none.
 
+ClassIds: a detection's category, or, from a model with an attribute head and the run's ``attributes.json`` (a
+:class:`~fashion_seg.class_ids.ClassIdComposer`), its category plus the attributes at or above their thresholds
+(``attribute_threshold``, and per attribute supercategory ``attribute_thresholds``), except for the categories in
+``category_only``. Step 5 compares these full ClassIds, as the competition does. Without a composer or without
+attribute probabilities the attribute settings change nothing.
+
 Pasting at the output size rather than at the image's full size and then resizing is what keeps this cheap for large
 images. At the native size, boxes round exactly as matterport's ``unmold_detections`` rounds them and masks are
 resampled as its ``unmold_mask`` does, so step 4 reproduces matterport's masks.
@@ -31,6 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from .atomic import atomic_write
+from .class_ids import ClassIdComposer
 from .data import rle
 from .detections import Detections
 from .errors import ConfigError
@@ -49,9 +56,12 @@ class PostProcessing:
     mask_threshold: float = 0.45
     min_area: int = 20
     drop_categories: tuple[int, ...] = ()
+    attribute_threshold: float = 0.5
+    attribute_thresholds: tuple[tuple[str, float], ...] = ()
+    category_only: tuple[int, ...] = ()
 
     def __post_init__(self):
-        for name in ("min_score", "nms_iou", "mask_threshold"):
+        for name in ("min_score", "nms_iou", "mask_threshold", "attribute_threshold"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
                 raise ConfigError(f"post-processing {name}={value!r} must be a number in [0, 1]")
@@ -59,14 +69,25 @@ class PostProcessing:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"post-processing {name}={value!r} must be an integer >= 0")
-        categories = self.drop_categories
-        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in categories):
-            raise ConfigError(f"post-processing drop_categories={list(categories)!r} must be category ids (ints >= 0)")
-        object.__setattr__(self, "drop_categories", tuple(sorted({int(c) for c in categories})))
+        for name in ("drop_categories", "category_only"):
+            categories = getattr(self, name)
+            if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in categories):
+                raise ConfigError(f"post-processing {name}={list(categories)!r} must be category ids (ints >= 0)")
+            object.__setattr__(self, name, tuple(sorted({int(c) for c in categories})))
+        pairs = self.attribute_thresholds
+        pairs = list(pairs.items()) if isinstance(pairs, dict) else list(pairs)
+        if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], str)
+                   and isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool) and 0 <= pair[1] <= 1
+                   for pair in pairs):
+            raise ConfigError(f"post-processing attribute_thresholds={self.attribute_thresholds!r} must map attribute "
+                              "supercategory names to numbers in [0, 1]")
+        object.__setattr__(self, "attribute_thresholds", tuple(sorted((str(k), float(v)) for k, v in pairs)))
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values["drop_categories"] = list(self.drop_categories)
+        values["category_only"] = list(self.category_only)
+        values["attribute_thresholds"] = dict(self.attribute_thresholds)
         return values
 
     @classmethod
@@ -76,8 +97,14 @@ class PostProcessing:
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         values = dict(values)
-        if "drop_categories" in values:
-            values["drop_categories"] = tuple(values["drop_categories"])
+        for name in ("drop_categories", "category_only"):
+            if name in values:
+                if not isinstance(values[name], list):
+                    raise ConfigError(f"{source}: {name} must be a list of category ids, not {values[name]!r}")
+                values[name] = tuple(values[name])
+        if "attribute_thresholds" in values and not isinstance(values["attribute_thresholds"], dict):
+            raise ConfigError(f"{source}: attribute_thresholds must be an object of supercategory: threshold, not "
+                              f"{values['attribute_thresholds']!r}")
         return cls(**values)
 
     def replace(self, **changes) -> "PostProcessing":
@@ -85,8 +112,29 @@ class PostProcessing:
 
     def describe(self) -> str:
         dropped = format_categories(self.drop_categories) or "none"
+        plain = format_categories(self.category_only) or "none"
+        groups = "".join(f", {name} {value:g}" for name, value in self.attribute_thresholds)
         return (f"min_score {self.min_score:g}, nms_iou {self.nms_iou:g}, max_detections {self.max_detections}, "
-                f"mask_threshold {self.mask_threshold:g}, min_area {self.min_area}, drop_categories {dropped}")
+                f"mask_threshold {self.mask_threshold:g}, min_area {self.min_area}, drop_categories {dropped}; "
+                f"attributes: threshold {self.attribute_threshold:g}{groups}, category_only {plain}")
+
+    def category_choice(self, category: int) -> str:
+        """What is emitted for ``category``: one of :data:`CATEGORY_CHOICES`."""
+        if category in self.drop_categories:
+            return "drop"
+        return "category" if category in self.category_only else "attributes"
+
+    def with_category_choice(self, category: int, choice: str) -> "PostProcessing":
+        """These settings with ``category`` dropped, emitted as its category only, or with its attributes."""
+        if choice not in CATEGORY_CHOICES:
+            raise ValueError(f"choice {choice!r} is not one of {CATEGORY_CHOICES}")
+        dropped = set(self.drop_categories) - {category} | ({category} if choice == "drop" else set())
+        plain = set(self.category_only) - {category} | ({category} if choice == "category" else set())
+        return self.replace(drop_categories=tuple(dropped), category_only=tuple(plain))
+
+    def with_group_threshold(self, group: str, value: float) -> "PostProcessing":
+        """These settings with the attribute threshold of supercategory ``group`` set to ``value``."""
+        return self.replace(attribute_thresholds={**dict(self.attribute_thresholds), group: value})
 
     def save_json(self, path: str | os.PathLike, **extra) -> Path:
         """Write the settings as a preset file (``extra``: more top-level keys, e.g. the tuning score, which
@@ -96,6 +144,9 @@ class PostProcessing:
             handle.write("\n")
         return Path(path)
 
+
+#: what post-processing can emit for a category: its detections with their attributes, as the category alone, or none
+CATEGORY_CHOICES = ("attributes", "category", "drop")
 
 PRESETS = {
     # matterport's Config: DETECTION_MIN_CONFIDENCE 0.7, DETECTION_NMS_THRESHOLD 0.3, DETECTION_MAX_INSTANCES 100,
@@ -333,17 +384,29 @@ def suppress_overlaps(boxes: np.ndarray, crops: list[np.ndarray], labels: Sequen
             mine &= ~crops[j][top - boxes[j][0]:bottom - boxes[j][0], left - boxes[j][1]:right - boxes[j][1]]
 
 
+def class_id_labels(detections: Detections, settings: PostProcessing, categories: np.ndarray,
+                    composer: ClassIdComposer | None = None) -> list[str]:
+    """The ClassId string of each detection: its category, with its attributes when there are a ``composer`` and
+    attribute probabilities (see the module docstring)."""
+    category_of = categories[detections.class_ids]
+    if composer is None or detections.attributes is None:
+        return [str(c) for c in category_of]
+    thresholds = composer.thresholds(settings.attribute_threshold, dict(settings.attribute_thresholds))
+    return composer.compose(category_of, detections.attributes, thresholds, settings.category_only)
+
+
 def postprocess(detections: Detections, settings: PostProcessing, size: int | None = SUBMISSION_SIZE,
-                categories: np.ndarray | None = None) -> Instances:
+                categories: np.ndarray | None = None, composer: ClassIdComposer | None = None) -> Instances:
     """One image's raw detections -> its final instances at ``size`` x ``size`` (None: the image's own size).
 
     ``categories``: category id of each model class id (index = class id); default ``class_id - 1``, the
-    competition's label file registered in order after the background.
+    competition's label file registered in order after the background. ``composer``: adds the predicted attributes
+    to the ClassIds (:func:`class_id_labels`).
     """
     if categories is None:
         categories = np.arange(-1, int(detections.class_ids.max(initial=0)))
     chosen = select(detections, settings, categories)
-    labels = [str(c) for c in categories[chosen.class_ids]]
+    labels = class_id_labels(chosen, settings, categories, composer)
     shape = output_shape(detections.image_shape, size)
     boxes, crops = paste_crops(chosen, shape, settings.mask_threshold)
     suppress_overlaps(boxes, crops, labels, range(len(chosen)))

@@ -14,7 +14,10 @@ overlaps it most speaks for that source:
 - score: the mean over ALL sources of their speaker's score (0 for a source that found nothing there), so what
   several augmentations agree on ranks above what one of them alone saw;
 - box: the visiting detection's own box;
-- mask: the mean of the speakers' mask probabilities, each resampled from its own box onto the grid of the merged box.
+- mask: the mean of the speakers' mask probabilities, each resampled from its own box onto the grid of the merged box;
+- attributes (a model with an attribute head): the mean of the speakers' attribute probabilities, matched as the
+  scores are. Unlike the score it is a mean over the speakers only: an attribute probability says what the object is
+  like given that it is there, and a source that did not see the object says nothing about that.
 
 With a single source this is plain class-aware NMS at ``iou``. Merging a checkpoint's detections with an identical
 copy of themselves gives the single checkpoint's detections back exactly.
@@ -127,13 +130,13 @@ def merge_detections(sources: Sequence[Detections], iou: float = DEFAULT_MERGE_I
         raise ValueError("no detections to merge")
     pooled = concatenate(sources)
     if len(pooled) == 0:
-        return Detections.empty(pooled.image_shape, pooled.masks.shape[1:])
+        return Detections.empty(pooled.image_shape, pooled.masks.shape[1:], pooled.num_attributes)
     source_of = np.concatenate([np.full(len(s), i) for i, s in enumerate(sources)])
     overlaps = compute_overlaps(pooled.boxes, pooled.boxes)
     same_class = pooled.class_ids[:, None] == pooled.class_ids[None, :]
     order = np.argsort(-pooled.scores, kind="stable")
     taken = np.zeros(len(pooled), dtype=bool)
-    boxes, class_ids, scores, masks = [], [], [], []
+    boxes, class_ids, scores, masks, attributes = [], [], [], [], []
     for seed in order:
         if taken[seed]:
             continue
@@ -142,6 +145,7 @@ def merge_detections(sources: Sequence[Detections], iou: float = DEFAULT_MERGE_I
         taken |= members
         score_sum = 0.0
         mask_sum = np.zeros(pooled.masks.shape[1:], np.float64)
+        attribute_sum = 0.0
         speakers = 0
         for source in range(len(sources)):
             candidates = np.flatnonzero(members & (source_of == source))
@@ -154,13 +158,17 @@ def merge_detections(sources: Sequence[Detections], iou: float = DEFAULT_MERGE_I
                                                  -overlaps[seed, candidates]))[0]]
             score_sum += float(pooled.scores[speaker])
             mask_sum += _resample_mask(pooled.masks[speaker], pooled.boxes[speaker], pooled.boxes[seed])
+            if pooled.attributes is not None:
+                attribute_sum = attribute_sum + pooled.attributes[speaker].astype(np.float64)
             speakers += 1
         boxes.append(pooled.boxes[seed])
         class_ids.append(pooled.class_ids[seed])
         scores.append(score_sum / len(sources))
         masks.append(mask_sum / speakers)
+        attributes.append(attribute_sum / speakers)
     merged = Detections(np.array(boxes), np.array(class_ids, np.int32), np.array(scores, np.float32),
-                        np.array(masks, np.float32), pooled.image_shape)
+                        np.array(masks, np.float32), pooled.image_shape,
+                        None if pooled.attributes is None else np.array(attributes, np.float32))
     return merged.order_by_score()
 
 
