@@ -52,6 +52,11 @@ def add_postprocess_arguments(parser: argparse.ArgumentParser, preset_help: str)
     group.add_argument("--mask-threshold", type=float)
     group.add_argument("--min-area", type=int, help="pixels at the submission size")
     group.add_argument("--drop-categories", metavar="LIST", help="e.g. 0-12 (the 1st place's choice), or none")
+    group.add_argument("--attribute-threshold", type=float,
+                       help="attribute probability from which an attribute joins the ClassId (a model with an "
+                            "attribute head; per-supercategory values come from a tuned preset)")
+    group.add_argument("--category-only", metavar="LIST",
+                       help="categories emitted without attributes, e.g. 27,28, or none")
 
 
 def add_image_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,31 +111,36 @@ def post_processing(args):
 
     settings = load_preset(args.preset)
     changes = {name: getattr(args, name) for name in ("min_score", "nms_iou", "max_detections", "mask_threshold",
-                                                      "min_area") if getattr(args, name) is not None}
-    if args.drop_categories is not None:
-        changes["drop_categories"] = parse_categories(args.drop_categories)
+                                                      "min_area", "attribute_threshold")
+               if getattr(args, name) is not None}
+    for name in ("drop_categories", "category_only"):
+        if getattr(args, name) is not None:
+            changes[name] = parse_categories(getattr(args, name))
     return settings.replace(**changes)
 
 
-def build_predictor(args):
-    """(Predictor, identity of the detections) from the model arguments."""
+def build_predictor(args, labels):
+    """(Predictor, identity of the detections, ClassId composer or None) from the model arguments; the composer adds
+    attributes to the ClassIds when the model has an attribute head and attributes.json is beside the weights."""
     from fashion_seg.checkpoints import load_inference_model, parse_overrides
-    from fashion_seg.inference import Predictor
+    from fashion_seg.class_ids import composer_for_weights
+    from fashion_seg.inference import Predictor, attribute_width
     from fashion_seg.tta import parse_tta
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     augmentations = parse_tta(args.tta)
     overrides = parse_overrides(args.set)
-    models, identities = [], []
+    models, paths, identities = [], [], []
     for weights in args.weights:
         model, path, identity = load_inference_model(weights, args.model_dir, args.config, overrides, args.batch_size)
         log.info("model %d: %s", len(models) + 1, path)
         models.append(model)
+        paths.append(path)
         identities.append(identity)
     predictor = Predictor(models, augmentations, args.merge_iou, args.batch_size)
     identity = {"weights": identities, "tta": [a.name for a in augmentations], "merge_iou": args.merge_iou}
-    return predictor, identity
+    return predictor, identity, composer_for_weights(paths, labels, attribute_width(models[0]))
 
 
 def image_source(args, need_truth: bool):
@@ -169,11 +179,11 @@ def predict_command(args) -> int:
 
     settings = post_processing(args)
     paths, ids, truth, folder, labels = image_source(args, args.evaluate)
-    predictor, identity = build_predictor(args)
+    predictor, identity, composer = build_predictor(args, labels)
     store = DetectionStore(args.detections, identity) if args.detections else None
     log.info("post-processing: %s", settings.describe())
     summary = predict_submission(predictor, paths, args.out, settings, args.size, class_categories(labels), identity,
-                                 store, args.restart, keep_scores=args.evaluate, image_ids=ids)
+                                 store, args.restart, keep_scores=args.evaluate, image_ids=ids, composer=composer)
     seconds = dict(predictor.times.seconds)
     rate = (summary.images - summary.resumed) / max(summary.seconds, 1e-9)
     print(f"wrote {summary.path}: {summary.rows} rows for {summary.images} images "
@@ -204,12 +214,12 @@ def tune_command(args) -> int:
 
     start = post_processing(args)
     paths, ids, truth, _, labels = image_source(args, need_truth=True)
-    predictor, identity = build_predictor(args)
+    predictor, identity, composer = build_predictor(args, labels)
     cache = Path(args.detections) if args.detections else Path(args.out).with_name(Path(args.out).stem + "_detections")
     detections = cached_detections(predictor, paths, DetectionStore(cache, identity), ids)
-    scorer = SettingsScorer(detections, truth_instances(truth), class_categories(labels))
+    scorer = SettingsScorer(detections, truth_instances(truth), class_categories(labels), composer)
     categories = parse_categories(args.tune_categories) if args.tune_categories else ()
-    result = tune(scorer, start, rounds=args.rounds, tune_categories=categories)
+    result = tune(scorer, start, rounds=args.rounds, tune_categories=categories, composer=composer)
     for name, value in result.presets.items():
         print(f"preset {name}: {value:.6f}")
     print(f"start ({args.preset}): {result.start_score:.6f}  {result.start.describe()}")

@@ -181,18 +181,19 @@ class ClassIdComposer:
 
 
 def composer_for_weights(weights: Sequence[str | os.PathLike], labels: LabelDescriptions | None,
-                         attribute_head: bool) -> ClassIdComposer | None:
-    """The composer of the checkpoints ``weights`` (one ensemble): from the ``attributes.json`` found beside them
-    (:func:`find_attributes_file`). None when none has one; then, if the model has an attribute head
-    (``attribute_head``), a warning says that ClassIds will be categories only. Checkpoints whose tables differ
-    raise :class:`ConfigError`."""
+                         num_attributes: int | None) -> ClassIdComposer | None:
+    """The composer of the checkpoints ``weights`` (one ensemble) whose attribute head predicts ``num_attributes``
+    (None: no attribute head): from the ``attributes.json`` found beside them (:func:`find_attributes_file`).
+    None without an attribute head (a warning if a file is there) or without a file (then a warning that ClassIds
+    will be categories only). Checkpoints whose tables differ, or a table of another width than the head, raise
+    :class:`ConfigError`."""
     found = {}
     for path in weights:
         table = find_attributes_file(path)
         if table is not None:
             found[table] = ClassIdComposer.load(table, labels)
     if not found:
-        if attribute_head:
+        if num_attributes is not None:
             log.warning("the model has an attribute head but no %s is beside %s (nor in its run directory): "
                         "predicting categories only; copy the training run's %s there to get attribute ClassIds",
                         ATTRIBUTES_FILE, Path(weights[0]), ATTRIBUTES_FILE)
@@ -201,9 +202,14 @@ def composer_for_weights(weights: Sequence[str | os.PathLike], labels: LabelDesc
     if len({c.digest() for c in composers}) > 1:
         raise ConfigError(f"the checkpoints of an ensemble were trained with different attribute tables: "
                           f"{', '.join(map(str, found))}")
-    if not attribute_head:
+    source = next(iter(found))
+    if num_attributes is None:
         log.warning("%s found beside the weights, but the model has no attribute head: predicting categories only",
-                    next(iter(found)))
+                    source)
         return None
-    log.info("attribute ClassIds from %s", next(iter(found)))
+    if composers[0].num_attributes != num_attributes:
+        raise ConfigError(f"{source} names {composers[0].num_attributes} attributes but the model's attribute head "
+                          f"predicts {num_attributes} (NUM_ATTRIBUTES): use the attributes.json of the run that "
+                          "trained these weights")
+    log.info("attribute ClassIds from %s", source)
     return composers[0]

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from . import metrics
+from .class_ids import ClassIdComposer
 from .data import rle
 from .data.imaterialist import LabelDescriptions, image_file_name, read_train_csv
 from .detections import DetectionStore
@@ -77,6 +78,7 @@ def predict_submission(
     keep_scores: bool = False,
     progress: bool = True,
     image_ids: Sequence[str] | None = None,
+    composer: ClassIdComposer | None = None,
 ) -> PredictionSummary:
     """Predict every image of ``image_paths`` and write the submission ``out``.
 
@@ -87,7 +89,8 @@ def predict_submission(
     others are added to it. ``keep_scores``: also return each row with its score (for evaluation; kept in memory).
     ``image_ids``: the ImageId of each path (default: the file names, as in the test folder). An image that cannot be
     read (missing, corrupt) gets the placeholder row and is reported (logged, and in the summary), so one bad file
-    does not stop a long run.
+    does not stop a long run. ``composer``: the ClassIds get the predicted attributes
+    (:func:`fashion_seg.postprocess.class_id_labels`); None: categories only.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -101,6 +104,8 @@ def predict_submission(
         "size": "native" if size is None else size,
         "images": {"count": len(image_ids), "digest": image_list_digest(image_ids)},
     }
+    if composer is not None:
+        settings_record["attributes"] = composer.digest()
     times = predictor.times
     # Post-processing multiplies many small matrices, where BLAS threads cost more than they give (the network
     # does not use BLAS); one thread also leaves the cores to the network.
@@ -116,7 +121,7 @@ def predict_submission(
         to_run = [i for i in todo if store is None or not store.has(image_ids[i])]
 
         def finish(image_id: str, detections) -> None:
-            instances = times.timed("postprocess", postprocess, detections, settings, size, categories)
+            instances = times.timed("postprocess", postprocess, detections, settings, size, categories, composer)
             journal.append(image_id, times.timed("rle", instances.rows, image_id))
 
         with tqdm(total=len(image_ids), initial=resumed, unit="img", desc="predict", disable=not progress,

@@ -17,7 +17,7 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -186,12 +186,15 @@ def check_submission(
     size: int | None = SUBMISSION_SIZE,
     labels: LabelDescriptions | None = None,
     test_dir: str | os.PathLike | None = None,
+    category_attributes: Mapping[int, Collection[int]] | None = None,
 ) -> list[SubmissionProblem]:
     """Every problem of a submission, each with its line: columns, unknown or missing images, ClassIds that are not
     ``category[_attribute...]`` of known ids, invalid RLE for the mask size, and same-(ImageId, ClassId) overlaps.
 
     ``size``: the mask grid (512 for Kaggle); ``None`` means each image's native size, read from ``test_dir``.
-    An empty list means the file is valid.
+    ``category_attributes``: category -> the attribute ids seen with it in training (``attributes.json``); when
+    given, a ClassId pairing a category with an attribute never seen with it is a problem too (the competition
+    accepts it, but it cannot match any truth). An empty list means the file is valid.
     """
     labels = labels or read_label_descriptions()
     frame = submission if isinstance(submission, pd.DataFrame) else read_string_csv(submission)
@@ -237,6 +240,11 @@ def check_submission(
             elif list(attributes) != sorted(set(attributes)):
                 problems.append(SubmissionProblem(f"ClassId {class_id!r}: attributes must be ascending, each once",
                                                   line, image_id))
+            elif category_attributes is not None:
+                unseen = [a for a in attributes if a not in set(category_attributes.get(category, ()))]
+                if unseen:
+                    problems.append(SubmissionProblem(f"ClassId {class_id!r}: attribute(s) {unseen} never seen with "
+                                                      f"category {category} in training", line, image_id))
         if size is None:
             if image_id not in native:
                 native[image_id] = image_size(Path(test_dir) / image_id)

@@ -7,7 +7,25 @@ parameter in turn takes the grid value that scores best with the others fixed, i
 nothing. Optionally it then drops, one at a time, the categories whose predictions cost more than they earn (the 1st
 place's largest gain on the real data came from dropping categories 0-12).
 
-The starting point is always among the trials, so the result never scores below it on these images.
+Attributes (a model with an attribute head and its run's ``attributes.json``: a
+:class:`~fashion_seg.class_ids.ClassIdComposer`): after the thresholds above, rounds of
+
+1. one global attribute threshold (:data:`DEFAULT_ATTRIBUTE_GRID`);
+2. per attribute supercategory (``length``, ``silhouette``, ``opening type``, ...: 7 in 2019), a threshold that
+   overrides the global one where it scores better;
+3. per attribute-bearing category, one of three choices (:data:`~fashion_seg.postprocess.CATEGORY_CHOICES`): its
+   detections with their attributes, as the category alone (what wins where its truth mostly has none), or
+   dropped (the 1st place's choice for categories 0-12, when neither matches the truth's ClassIds),
+
+until a round changes nothing. Thresholds are per supercategory, not per attribute: per attribute would be 92 values
+(294 in 2020), most of them fitted to a handful of validation instances, since only about a fifth of the images
+carry attributes and most attributes are rare, so they would follow noise; the attributes of one supercategory
+answer one question (how long, which opening) from the same head with probabilities on a similar scale, so one
+threshold per question is better supported by the data. The global threshold is the fallback (attributes without a
+supercategory, or a supercategory whose own value does not beat it).
+
+The starting point is always among the trials, and a step is taken only when it scores strictly better, so the
+result never scores below it on these images.
 """
 
 from __future__ import annotations
@@ -25,9 +43,10 @@ from tqdm import tqdm
 
 from .detections import DetectionStore, Detections
 from .errors import DataError
+from .class_ids import ClassIdComposer
 from .inference import Predictor
 from .metrics import score_instances
-from .postprocess import SUBMISSION_SIZE, PRESETS, PostProcessing, postprocess
+from .postprocess import CATEGORY_CHOICES, SUBMISSION_SIZE, PRESETS, PostProcessing, postprocess
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +57,7 @@ DEFAULT_GRID: dict[str, tuple] = {
     "max_detections": (10, 20, 50, 100),
     "min_area": (0, 10, 20, 40, 80),
 }
+DEFAULT_ATTRIBUTE_GRID: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 @dataclass
@@ -80,17 +100,19 @@ class SettingsScorer:
     """The competition metric (512x512, mean over images) of post-processing settings on cached detections.
 
     ``detections``: ImageId -> raw detections; ``truth``: ImageId -> ``(pycocotools RLE, ClassId)`` at 512x512
-    (:func:`fashion_seg.metrics.truth_instances`). Scores are remembered per setting.
+    (:func:`fashion_seg.metrics.truth_instances`); ``composer``: ClassIds with the predicted attributes (None:
+    categories only). Scores are remembered per setting.
     """
 
     def __init__(self, detections: Mapping[str, Detections], truth: Mapping[str, Sequence],
-                 categories: np.ndarray | None = None):
+                 categories: np.ndarray | None = None, composer: ClassIdComposer | None = None):
         missing = [image_id for image_id in truth if image_id not in detections]
         if missing:
             raise ValueError(f"{len(missing)} truth images have no detections, e.g. {missing[0]}")
         self.detections = detections
         self.truth = truth
         self.categories = categories
+        self.composer = composer
         self.scores: dict[PostProcessing, float] = {}
 
     def __call__(self, settings: PostProcessing) -> float:
@@ -98,7 +120,8 @@ class SettingsScorer:
             predictions = {}
             with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threads only cost
                 for image_id in self.truth:
-                    found = postprocess(self.detections[image_id], settings, SUBMISSION_SIZE, self.categories)
+                    found = postprocess(self.detections[image_id], settings, SUBMISSION_SIZE, self.categories,
+                                        self.composer)
                     predictions[image_id] = found.coco()
             self.scores[settings] = score_instances(self.truth, predictions).score
         return self.scores[settings]
@@ -107,6 +130,8 @@ class SettingsScorer:
         rows = [{**s.to_dict(), "score": v} for s, v in self.scores.items()]
         for row in rows:
             row["drop_categories"] = ",".join(map(str, row["drop_categories"]))
+            row["category_only"] = ",".join(map(str, row["category_only"]))
+            row["attribute_thresholds"] = ";".join(f"{k}={v:g}" for k, v in row["attribute_thresholds"].items())
         return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -117,13 +142,20 @@ def tune(
     rounds: int = 3,
     tune_categories: Sequence[int] = (),
     progress: bool = True,
+    composer: ClassIdComposer | None = None,
+    attribute_grid: Sequence[float] = DEFAULT_ATTRIBUTE_GRID,
 ) -> TuningResult:
-    """Coordinate ascent over ``grid`` from ``start`` (see the module docstring); then, if ``tune_categories`` is
-    given, greedy dropping of those categories while that raises the score."""
+    """Coordinate ascent over ``grid`` from ``start`` (see the module docstring); then, with a ``composer``, the
+    attribute thresholds over ``attribute_grid`` and the choice of each attribute-bearing category
+    (:func:`tune_attributes`); then, if ``tune_categories`` is given, greedy dropping of those categories while that
+    raises the score."""
     unknown = [name for name in grid if name not in PostProcessing.__dataclass_fields__ or name == "drop_categories"]
     if unknown:
         raise ValueError(f"cannot tune {unknown}; tunable: {[n for n in DEFAULT_GRID]}")
     total = rounds * sum(len(values) for values in grid.values()) + len(tune_categories) ** 2
+    if composer is not None:
+        total += rounds * ((1 + len(composer.groups())) * len(attribute_grid)
+                           + len(CATEGORY_CHOICES) * len(composer.attribute_categories))
     bar = tqdm(total=total, unit="trial", desc="tune", disable=not progress)
     best, best_score = start, scorer(start)
     start_score = best_score
@@ -140,6 +172,8 @@ def tune(
         log.info("round %d: %.5f with %s", round_index + 1, best_score, best.describe())
         if not improved:
             break
+    if composer is not None:
+        best, best_score = tune_attributes(scorer, best, composer, attribute_grid, rounds, bar.update)
     remaining = [c for c in tune_categories if c not in best.drop_categories]
     while remaining:
         gains = {}
@@ -157,3 +191,44 @@ def tune(
     presets = {name: scorer(settings) for name, settings in PRESETS.items()}
     trials = scorer.trials() if isinstance(scorer, SettingsScorer) else pd.DataFrame()
     return TuningResult(best, best_score, start, start_score, presets, trials)
+
+
+def tune_attributes(
+    scorer: Callable[[PostProcessing], float],
+    start: PostProcessing,
+    composer: ClassIdComposer,
+    grid: Sequence[float] = DEFAULT_ATTRIBUTE_GRID,
+    rounds: int = 3,
+    tick: Callable[[], object] = lambda: None,
+) -> tuple[PostProcessing, float]:
+    """Rounds of: the global attribute threshold, a threshold per attribute supercategory, and a choice per
+    attribute-bearing category (see the module docstring), each step taken only when it scores strictly better.
+    Returns the best settings and their score; ``tick`` is called once per trial (a progress bar)."""
+    best, best_score = start, scorer(start)
+
+    def consider(trial: PostProcessing) -> bool:
+        nonlocal best, best_score
+        score = scorer(trial)
+        tick()
+        if score > best_score + 1e-12:
+            best, best_score = trial, score
+            return True
+        return False
+
+    for round_index in range(rounds):
+        improved = False
+        for value in grid:
+            if value != best.attribute_threshold:
+                improved |= consider(best.replace(attribute_threshold=value))
+        for group in composer.groups():
+            for value in grid:
+                if value != dict(best.attribute_thresholds).get(group, best.attribute_threshold):
+                    improved |= consider(best.with_group_threshold(group, value))
+        for category in composer.attribute_categories:
+            for choice in CATEGORY_CHOICES:
+                if choice != best.category_choice(category):
+                    improved |= consider(best.with_category_choice(category, choice))
+        log.info("attributes, round %d: %.5f with %s", round_index + 1, best_score, best.describe())
+        if not improved:
+            break
+    return best, best_score

@@ -146,3 +146,46 @@ def blob_images(tmp_path):
     """(folder of 6 blob images, their truth)."""
     truth = write_blob_images(tmp_path / "images", 6)
     return tmp_path / "images", truth
+
+
+# ---------------------------------------------------------------------------------------------------- attributes
+
+#: the attributes.json of the blob world: shirts may be above-the-hip (0) or zip-up (14), tops zip-up (14),
+#: sweaters above-the-hip (0); column j <-> attribute id j of the 2019 label file (92 ids)
+BLOB_ATTRIBUTES = {"attribute_ids": list(range(92)), "category_attributes": {"0": [0, 14], "1": [14], "2": [0]}}
+#: class id -> the stand-in's attribute probabilities (id: probability; the others 0.01)
+BLOB_PROBABILITIES = {1: {0: 0.45, 14: 0.1, 3: 0.95}, 2: {14: 0.9}, 3: {0: 0.05}}
+
+
+def attribute_config(**overrides) -> Config:
+    """:func:`blob_config` of a model with an attribute head of the 92 attributes of 2019."""
+    config = blob_config(**overrides)
+    config.ATTRIBUTE_HEAD = True
+    config.NUM_ATTRIBUTES = 92
+    return config
+
+
+class AttributeBlobModel(ColourBlobModel):
+    """:class:`ColourBlobModel` with an attribute head: ``raw_detections`` also returns ``attributes [B, N, 92]``,
+    each detection's :data:`BLOB_PROBABILITIES` of its class (zero on padding rows)."""
+
+    def __init__(self, config: Config | None = None, **kwargs):
+        super().__init__(config or attribute_config(), **kwargs)
+
+    def raw_detections(self, molded_images, image_metas):
+        detections, masks = super().raw_detections(molded_images, image_metas)
+        attributes = np.zeros(detections.shape[:2] + (92,), np.float32)
+        for class_id, probabilities in BLOB_PROBABILITIES.items():
+            row = np.full(92, 0.01, np.float32)
+            row[list(probabilities)] = list(probabilities.values())
+            attributes[detections[..., 4] == class_id] = row
+        return detections, masks, attributes
+
+
+def with_blob_attributes(truth: pd.DataFrame) -> pd.DataFrame:
+    """The blob truth as if annotated with attributes: shirts above-the-hip ("0_0"), sweaters too ("2_0"), tops
+    without ("1"). The stand-in's defaults get shirts wrong (0.45 < 0.5), tops wrong (zip-up 0.9 where the truth has
+    none) and sweaters wrong whatever the threshold (0.05)."""
+    truth = truth.copy()
+    truth["ClassId"] = truth["ClassId"].map({"0": "0_0", "1": "1", "2": "2_0"})
+    return truth
