@@ -193,3 +193,65 @@ def test_fast_weights_equal_the_reference_weights():
 
     for output in (1, 2, 13, 28, 29, 300, 700):
         np.testing.assert_array_equal(_bilinear_weights(28, output), bilinear_weights(28, output))
+
+
+def test_classids_carry_the_attributes_of_their_own_rows_after_filtering_and_nms():
+    from fashion_seg.class_ids import ClassIdComposer
+    from fashion_seg.data.imaterialist import read_label_descriptions
+
+    composer = ClassIdComposer.from_table(range(92), {0: [3, 14], 1: [14]}, read_label_descriptions())
+    attributes = np.full((5, 92), 0.1, np.float32)
+    attributes[0, 3] = 0.9              # shirt, mini length
+    attributes[1, [3, 14]] = 0.9        # shirt under shirt 0 (suppressed by NMS)
+    attributes[2, [3, 14]] = 0.6        # top: 3 is never seen with tops
+    attributes[3, 14] = 0.45            # shirt, zip-up below 0.5
+    attributes[4, 14] = 0.9             # score 0.3: below min_score
+    found = Detections(np.array([[0, 0, 50, 50], [2, 2, 50, 50], [0, 0, 50, 50], [60, 60, 90, 90], [60, 0, 90, 30]],
+                                np.float64), np.array([1, 1, 2, 1, 1], np.int32),
+                       np.array([0.9, 0.8, 0.7, 0.6, 0.3], np.float32), np.ones((5, 28, 28), np.float32), (100, 100),
+                       attributes)
+    settings = KEEP_ALL.replace(min_score=0.5, nms_iou=0.3)
+    kept = postprocess(found, settings, size=None, composer=composer)
+    assert kept.class_ids == ["0_3", "1_14", "0"]
+    assert postprocess(found, settings.replace(attribute_thresholds={"opening type": 0.4}), size=None,
+                       composer=composer).class_ids == ["0_3", "1_14", "0_14"]
+    assert postprocess(found, settings.replace(category_only=(0,)), size=None,
+                       composer=composer).class_ids == ["0", "1_14", "0"]
+    # without the table, or without probabilities, the ClassIds are the categories, as before attributes
+    plain = Detections(found.boxes, found.class_ids, found.scores, found.masks, found.image_shape)
+    assert postprocess(found, settings, size=None).class_ids == ["0", "1", "0"]
+    assert postprocess(plain, settings, size=None, composer=composer).class_ids == ["0", "1", "0"]
+
+
+def test_overlap_suppression_compares_the_full_classids():
+    from fashion_seg.class_ids import ClassIdComposer
+
+    composer = ClassIdComposer.from_table(range(92), {0: [3, 14]})
+    attributes = np.zeros((3, 92), np.float32)
+    attributes[[0, 2], 3] = 0.9  # "0_3", "0", "0_3": only the two "0_3" masks compete for pixels
+    found = Detections(np.array([[0, 0, 60, 60], [20, 20, 80, 80], [40, 0, 100, 60]], np.float64),
+                       np.array([1, 1, 1], np.int32), np.array([0.9, 0.8, 0.7], np.float32),
+                       np.ones((3, 28, 28), np.float32), (100, 100), attributes)
+    kept = postprocess(found, KEEP_ALL, size=None, composer=composer)
+    assert kept.class_ids == ["0_3", "0", "0_3"]
+    assert [int(crop.sum()) for crop in kept.crops] == [3600, 3600, 2400]  # the third loses rows 40-59 to the first
+
+
+def test_attribute_settings_round_trip_through_a_preset_file(tmp_path):
+    tuned = PRESETS["first_place"].replace(attribute_threshold=0.4, attribute_thresholds={"length": 0.3},
+                                           category_only=(27, 1), drop_categories=(2,))
+    assert tuned.attribute_thresholds == (("length", 0.3),) and tuned.category_only == (1, 27)
+    assert [tuned.category_choice(c) for c in (0, 1, 2)] == ["attributes", "category", "drop"]
+    assert tuned.with_category_choice(2, "category").category_choice(2) == "category"
+    assert tuned.with_category_choice(1, "drop").drop_categories == (1, 2)
+    saved = json.loads(tuned.save_json(tmp_path / "tuned.json").read_text())["post_processing"]
+    assert saved["attribute_thresholds"] == {"length": 0.3} and saved["category_only"] == [1, 27]
+    assert load_preset(tmp_path / "tuned.json") == tuned
+    assert "attributes: threshold 0.4, length 0.3, category_only 1,27" in tuned.describe()
+    with pytest.raises(ConfigError, match="attribute_threshold=1.5 must be a number"):
+        tuned.replace(attribute_threshold=1.5)
+    with pytest.raises(ConfigError, match="must map attribute supercategory names to numbers"):
+        tuned.replace(attribute_thresholds={"length": -1})
+    (tmp_path / "bad.json").write_text('{"post_processing": {"attribute_thresholds": [0.3]}}')
+    with pytest.raises(ConfigError, match="attribute_thresholds must be an object"):
+        load_preset(tmp_path / "bad.json")

@@ -192,3 +192,68 @@ def test_palette_blobs_are_found(blob_images):
     found = _detect(predictor, image.pixels)
     assert set(found.class_ids.tolist()) <= set(PALETTE)
     assert (found.scores > 0.5).sum() == (truth["ImageId"] == "0000.png").sum()
+
+
+def with_attributes(found: Detections, rng, width=5) -> Detections:
+    attributes = rng.uniform(0, 1, (len(found), width)).astype(np.float32)
+    return Detections(found.boxes, found.class_ids, found.scores, found.masks, found.image_shape, attributes)
+
+
+def test_attribute_rows_follow_their_detections_through_selection_flip_and_merging():
+    rng = np.random.default_rng(9)
+    found = with_attributes(random_detections(rng, 12), rng)
+    # tag each row: column 0 holds the detection's score, so a misaligned row shows
+    found.attributes[:, 0] = found.scores
+    picked = found.select(np.array([5, 2, 7]))
+    np.testing.assert_array_equal(picked.attributes, found.attributes[[5, 2, 7]])
+    assert found.flip_horizontal().attributes is found.attributes and found.compact().attributes.dtype == np.float32
+    merged = merge_detections([found], iou=0.4)  # one source: NMS, each kept row with its own attributes
+    np.testing.assert_array_equal(merged.attributes[:, 0], merged.scores)
+    kept = class_aware_nms(found.boxes, found.scores, found.class_ids, 0.4)
+    np.testing.assert_array_equal(merged.attributes, found.attributes[kept])
+    # an ensemble of a source with its copy gives it back exactly, attributes included
+    other = with_attributes(random_detections(rng, 9), rng)
+    single, double = merge_detections([found, other]), merge_detections([found, other, found, other])
+    np.testing.assert_array_equal(double.attributes, single.attributes)
+    assert merge_detections([Detections.empty((10, 10), num_attributes=5)]).attributes.shape == (0, 5)
+
+
+def test_merged_attributes_are_the_mean_of_the_sources_that_saw_the_object():
+    a = Detections(np.array([[0.0, 0.0, 28.0, 28.0]]), np.array([1], np.int32), np.array([0.9], np.float32),
+                   np.ones((1, 28, 28), np.float32), (100, 100), np.array([[0.8, 0.2]], np.float32))
+    b = Detections(np.array([[2.0, 0.0, 30.0, 28.0], [60.0, 60.0, 90.0, 90.0]]), np.array([1, 3], np.int32),
+                   np.array([0.7, 0.8], np.float32), np.ones((2, 28, 28), np.float32), (100, 100),
+                   np.array([[0.4, 0.6], [0.3, 0.9]], np.float32))
+    merged = merge_detections([a, b], iou=0.5)
+    np.testing.assert_allclose(merged.scores, [0.8, 0.4])  # scores: over all sources
+    np.testing.assert_allclose(merged.attributes, [[0.6, 0.4], [0.3, 0.9]])  # attributes: over those that saw it
+    with pytest.raises(ValueError, match="attributes of different widths"):
+        merge_detections([a, random_detections(np.random.default_rng(0), 2, (100, 100))])
+
+
+def test_cached_attributes_round_trip_and_old_caches_have_none(tmp_path):
+    rng = np.random.default_rng(10)
+    found = with_attributes(random_detections(rng, 4), rng, width=92)
+    store = DetectionStore(tmp_path / "cache", {"weights": ["a.h5"]})
+    store.save("a.jpg", found)
+    store.save("plain.jpg", random_detections(rng, 3))
+    np.testing.assert_array_equal(store.load("a.jpg").attributes, found.attributes)
+    assert store.load("plain.jpg").attributes is None
+
+
+def test_network_attribute_rows_are_kept_with_their_detections():
+    rows = np.zeros((6, 6), np.float32)
+    rows[:4] = [[0.1, 0.1, 0.5, 0.5, 1, 0.9], [0.4, 0.2, 0.2, 0.6, 2, 0.8],  # the second has no area: dropped
+                [0.3, 0.3, 0.7, 0.7, 3, 0.7], [0.5, 0.5, 0.9, 0.9, 1, 0.6]]
+    attributes = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    found = Detections.from_network(rows, np.ones((6, 28, 28)), (128, 128), (0, 0, 128, 128), (128, 128),
+                                    attributes)
+    np.testing.assert_array_equal(found.attributes[:, 0], [0, 2, 3])
+    np.testing.assert_array_equal(found.class_ids, [1, 3, 1])
+
+
+def test_an_ensemble_must_agree_on_the_attribute_head():
+    from .conftest import AttributeBlobModel
+
+    with pytest.raises(ConfigError, match="same attributes or none; they predict 92, none"):
+        Predictor([AttributeBlobModel(), ColourBlobModel(blob_config())])
