@@ -202,7 +202,8 @@ def tune_attributes(
     tick: Callable[[], object] = lambda: None,
 ) -> tuple[PostProcessing, float]:
     """Rounds of: the global attribute threshold, a threshold per attribute supercategory, and a choice per
-    attribute-bearing category (see the module docstring), each step taken only when it scores strictly better.
+    attribute-bearing category (see the module docstring), each step taken only when it scores strictly better;
+    threshold values are tried nearest the current one first, so that of equally good values the nearest wins.
     Returns the best settings and their score; ``tick`` is called once per trial (a progress bar)."""
     best, best_score = start, scorer(start)
 
@@ -215,15 +216,17 @@ def tune_attributes(
             return True
         return False
 
+    def nearest_first(current: float) -> list[float]:
+        # of values that score the same, the one nearest the current threshold wins: the smallest change
+        return sorted((v for v in grid if v != current), key=lambda v: (abs(v - current), v))
+
     for round_index in range(rounds):
         improved = False
-        for value in grid:
-            if value != best.attribute_threshold:
-                improved |= consider(best.replace(attribute_threshold=value))
+        for value in nearest_first(best.attribute_threshold):
+            improved |= consider(best.replace(attribute_threshold=value))
         for group in composer.groups():
-            for value in grid:
-                if value != dict(best.attribute_thresholds).get(group, best.attribute_threshold):
-                    improved |= consider(best.with_group_threshold(group, value))
+            for value in nearest_first(dict(best.attribute_thresholds).get(group, best.attribute_threshold)):
+                improved |= consider(best.with_group_threshold(group, value))
         for category in composer.attribute_categories:
             for choice in CATEGORY_CHOICES:
                 if choice != best.category_choice(category):

@@ -132,3 +132,22 @@ def test_expected_images_from_a_folder_or_the_sample_and_native_size_checks(tmp_
         check_submission(frame, ["a.jpg"], size=None)
     with pytest.raises(DataError, match="test folder not found"):
         expected_image_ids(test_dir=tmp_path / "nope")
+
+
+def test_composed_classids_pass_the_checker_and_unseen_attributes_are_refused(tmp_path):
+    from fashion_seg.class_ids import ClassIdComposer
+
+    table = {10: (3, 14, 20), 31: ()}
+    composer = ClassIdComposer.from_table(range(92), table)
+    probabilities = np.full((3, 92), 0.9, np.float32)  # every attribute likely, the ones never seen included
+    class_ids = composer.compose([10, 31, 0], probabilities, composer.thresholds(0.5))
+    assert class_ids == ["10_3_14_20", "31", "0"]
+    masks = np.zeros((64, 64, 3), bool)
+    masks[0:30, 0:30, 0] = masks[10:40, 10:40, 1] = masks[20:60, 20:60, 2] = True
+    rows = image_rows("a.jpg", masks, class_ids, [0.9, 0.8, 0.7])
+    path = tmp_path / "submission.csv"
+    write_submission(rows + [("a.jpg", rle.encode(np.eye(512, dtype=bool)), "31_5")], path, ["a.jpg"])
+    assert check_submission(path, ["a.jpg"]) == []  # 31_5 is a valid ClassId of known ids for Kaggle
+    problems = check_submission(path, ["a.jpg"], category_attributes=table)
+    assert [str(p) for p in problems] == ["line 5: ClassId '31_5': attribute(s) [5] never seen with category 31 in "
+                                          "training"]

@@ -223,3 +223,33 @@ def test_an_unreadable_image_gets_the_placeholder_and_the_run_goes_on(blob_image
     rows = read_string_csv(out)
     assert rows[rows["ImageId"] == "0002.png"].values.tolist() == [["0002.png", "", "23"]]
     assert (rows["ImageId"] == "0003.png").sum() >= 2  # its batch-mate was predicted
+
+
+def test_a_model_with_an_attribute_head_writes_composed_classids(blob_images, tmp_path):
+    from fashion_seg.class_ids import ClassIdComposer
+    from fashion_seg.metrics import score_frames
+
+    from .conftest import BLOB_ATTRIBUTES, AttributeBlobModel, with_blob_attributes
+
+    folder, truth = blob_images
+    table = {int(c): ids for c, ids in BLOB_ATTRIBUTES["category_attributes"].items()}
+    composer = ClassIdComposer.from_table(BLOB_ATTRIBUTES["attribute_ids"], table, read_label_descriptions())
+    out = tmp_path / "submission.csv"
+    tuned = SETTINGS.replace(attribute_threshold=0.4, category_only=(1,))
+    predict_submission(Predictor([AttributeBlobModel()], parse_tta("flip")), image_paths(folder), out, tuned,
+                       progress=False, composer=composer)
+    rows = read_string_csv(out)
+    # shirts above-the-hip (0.45 >= 0.4; mini length 0.95 is never seen with shirts), tops alone, sweaters plain
+    assert set(rows["ClassId"]) == {"0_0", "1", "2"}
+    assert check_submission(out, expected_image_ids(folder), category_attributes=table) == []
+    attributed = with_blob_attributes(truth)
+    shirts_and_tops = attributed[attributed["ClassId"] != "2_0"]
+    kept = rows[rows["ClassId"] != "2"]
+    assert score_frames(shirts_and_tops, kept).score > 0.95
+    # the same model and settings without the table: categories only, exactly the rows of a model without a head
+    plain, headless = tmp_path / "plain.csv", tmp_path / "headless.csv"
+    predict_submission(Predictor([AttributeBlobModel()], parse_tta("flip")), image_paths(folder), plain, tuned,
+                       progress=False)
+    predict_submission(Predictor([ColourBlobModel(blob_config())], parse_tta("flip")), image_paths(folder), headless,
+                       tuned, progress=False)
+    assert plain.read_bytes() == headless.read_bytes()

@@ -1,7 +1,10 @@
 """predict.py end to end with a real (small, untrained) Mask R-CNN checkpoint on the demo data: a valid submission,
-evaluation output, tuning on cached detections, one-line errors."""
+evaluation output, tuning on cached detections, one-line errors; and, with the checkpoint loader replaced by the
+blob stand-in of an attribute head, attribute ClassIds out of a plain ``predict.py TEST_DIR --weights RUN/x.h5``
+and tuning that must strictly improve on defaults known to be bad."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,8 @@ from fashion_seg.cli import run
 from fashion_seg.data.imaterialist import read_string_csv
 from fashion_seg.data.synthetic import make_demo_dataset
 from fashion_seg.submission import check_submission, expected_image_ids
+
+from .conftest import BLOB_ATTRIBUTES, AttributeBlobModel, attribute_config, with_blob_attributes, write_blob_images
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +63,9 @@ def test_predict_evaluate_and_tune(workspace, capsys):
     assert code == 0
     assert "validation detections" not in stdout
     gain = float(stdout.strip().splitlines()[-1].split()[-1])
-    assert gain >= 0
     saved = json.loads((workspace / "tuned.json").read_text())
-    assert saved["score"] >= saved["start_score"]
+    assert gain == pytest.approx(saved["score"] - saved["start_score"], abs=1e-6)
+    assert "attributes" not in saved["post_processing"]["attribute_thresholds"]  # no attribute head: untouched
 
     # the tuned preset drives a prediction from the same cache
     code, stdout, _ = cli(capsys, demo / "test", "--out", workspace / "tuned.csv", "--preset",
@@ -93,3 +98,61 @@ def test_user_errors_are_one_line(workspace, capsys):
     assert code == 2 and "--split needs --data-dir" in err
     code, _, err = cli(capsys, demo / "test", "--weights", "last", "--model-dir", workspace / "nothing")
     assert code == 2 and "no checkpoint of 'fashion'" in err
+
+
+@pytest.fixture
+def attribute_run(tmp_path, monkeypatch):
+    """A training run folder (a stand-in checkpoint and attributes.json), blob test images with attribute truth, and
+    ``load_inference_model`` replaced by one that gives the blob stand-in of a model with an attribute head."""
+    import fashion_seg.checkpoints
+
+    run_dir = tmp_path / "logs" / "blobs20260101T120000"
+    run_dir.mkdir(parents=True)
+    weights = run_dir / "mask_rcnn_blobs_0002.h5"
+    weights.write_bytes(b"stand-in")
+    (run_dir / "attributes.json").write_text(json.dumps(BLOB_ATTRIBUTES))
+    truth = with_blob_attributes(write_blob_images(tmp_path / "test", 6))
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+
+    def load_stand_in(weights, model_dir, config_file, overrides, batch_size):
+        return AttributeBlobModel(attribute_config(IMAGES_PER_GPU=batch_size)), Path(weights), {"path": str(weights)}
+
+    monkeypatch.setattr(fashion_seg.checkpoints, "load_inference_model", load_stand_in)
+    return tmp_path, weights
+
+
+def test_attribute_classids_out_of_predict_and_tuning_that_strictly_improves(attribute_run, capsys):
+    root, weights = attribute_run
+    out = root / "submission.csv"
+    code, stdout, _ = cli(capsys, root / "test", "--weights", weights, "--out", out)
+    assert code == 0
+    # the defaults (threshold 0.5): shirts without their above-the-hip (0.45), tops with a zip-up, sweaters plain
+    assert set(read_string_csv(out)["ClassId"]) == {"0", "1_14", "2"}
+    assert check_submission(out, expected_image_ids(root / "test")) == []
+
+    common = ["--weights", weights, "--truth", root / "truth.csv", "--detections", root / "detections"]
+    code, stdout, _ = cli(capsys, "tune", root / "test", "--out", root / "tuned.json", "--rounds", "1", *common)
+    assert code == 0
+    assert float(stdout.strip().splitlines()[-1].split()[-1]) > 0.1  # "gain over first_place: +0.x"
+    saved = json.loads((root / "tuned.json").read_text())
+    tuned, tuned_score = saved["post_processing"], saved["score"]
+    assert tuned["attribute_threshold"] == 0.4  # the nearest to 0.5 that admits 0.45
+    assert tuned["category_only"] == [1] and tuned["drop_categories"] == [2]
+
+    code, stdout, _ = cli(capsys, root / "test", "--out", root / "tuned.csv", "--preset", root / "tuned.json",
+                          "--evaluate", *common)
+    assert code == 0 and "6 from cached detections" in stdout
+    rows = read_string_csv(root / "tuned.csv")
+    assert set(rows["ClassId"]) == {"0_0", "1", "23"}  # 23: the placeholder of an image of sweaters only
+    assert float(stdout.strip().splitlines()[-1].split()[-1]) == pytest.approx(tuned_score)
+    assert check_submission(root / "tuned.csv", expected_image_ids(root / "test"), category_attributes={
+        int(c): ids for c, ids in BLOB_ATTRIBUTES["category_attributes"].items()}) == []
+
+
+def test_without_attributes_json_a_warning_and_categories_only(attribute_run, capsys, caplog):
+    root, weights = attribute_run
+    (weights.parent / "attributes.json").unlink()
+    code, _, _ = cli(capsys, root / "test", "--weights", weights, "--out", root / "plain.csv")
+    assert code == 0
+    assert f"the model has an attribute head but no attributes.json is beside {weights}" in caplog.text
+    assert set(read_string_csv(root / "plain.csv")["ClassId"]) == {"0", "1", "2"}

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from fashion_seg.detections import DetectionStore
+from fashion_seg.class_ids import ClassIdComposer
+from fashion_seg.data.imaterialist import read_label_descriptions
+from fashion_seg.detections import DetectionStore, Detections
 from fashion_seg.inference import Predictor
 from fashion_seg.metrics import truth_instances
-from fashion_seg.postprocess import PRESETS, load_preset
+from fashion_seg.postprocess import PRESETS, load_preset, postprocess
 from fashion_seg.submission import expected_image_ids
 from fashion_seg.tuning import SettingsScorer, cached_detections, tune
 
@@ -60,3 +62,56 @@ def test_tuning_can_drop_categories_that_only_cost(validation):
     result = tune(scorer, PRESETS["first_place"], grid={}, tune_categories=range(3), progress=False)
     assert result.best.drop_categories == (0,)
     assert result.best_score > result.start_score
+
+
+def _rectangle(y1, x1, y2, x2):
+    mask = np.zeros((512, 512, 1), bool)
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def attribute_validation():
+    """Four hand-built images at 512x512, each a garment plus a correctly found sleeve (category 31), where the
+    defaults (threshold 0.5, every category with its attributes) are known to be bad:
+
+    A: a shirt (0) truth "0_1" (hip length); the model says hip 0.35, micro (length) 0.25: only a length threshold
+       in (0.25, 0.35] is right;
+    B: a top (1) truth "1" (annotated without attributes); the model is sure of hip and zip-up (0.9): only "category"
+       is right;
+    C: a sweater (2) truth "2_1"; the model gives hip 0.05: nothing can match, and dropping it removes a false class;
+    D: a shirt truth "0"; the model says zip-up 0.45: any opening-type threshold <= 0.45 makes it wrong, so the
+       length threshold must go down alone (a global 0.3 would trade A for D).
+    """
+    from fashion_seg.metrics import instances_from_masks
+
+    garment, sleeve = (10, 10, 200, 200), (300, 300, 400, 420)
+    images = {"A": (1, {1: 0.35, 2: 0.25}, "0_1"), "B": (2, {1: 0.9, 14: 0.9}, "1"),
+              "C": (3, {1: 0.05}, "2_1"), "D": (1, {14: 0.45}, "0")}
+    detections, truth = {}, {}
+    for image_id, (class_id, probabilities, true_class) in images.items():
+        attributes = np.full((2, 92), 0.01, np.float32)
+        attributes[0, list(probabilities)] = list(probabilities.values())
+        detections[image_id] = Detections(np.array([garment, sleeve], np.float64), np.array([class_id, 32], np.int32),
+                                          np.array([0.9, 0.8], np.float32), np.ones((2, 28, 28), np.float32),
+                                          (512, 512), attributes)
+        masks = np.concatenate([_rectangle(*garment), _rectangle(*sleeve)], axis=-1)
+        truth[image_id] = instances_from_masks(masks, [true_class, "31"])
+    composer = ClassIdComposer.from_table(range(92), {0: [1, 2, 14], 1: [1, 14], 2: [1]}, read_label_descriptions())
+    return detections, truth, composer
+
+
+def test_attribute_tuning_fits_thresholds_per_supercategory_and_a_choice_per_category():
+    detections, truth, composer = attribute_validation()
+    scorer = SettingsScorer(detections, truth, composer=composer)
+    start = PRESETS["first_place"].replace(min_area=0)
+    assert scorer(start) == pytest.approx((1 / 3 + 1 / 3 + 1 / 3 + 1) / 4)
+    result = tune(scorer, start, grid={}, progress=False, composer=composer)
+    best = result.best
+    assert best.attribute_threshold == 0.5 and best.attribute_thresholds == (("length", 0.3),)
+    assert [best.category_choice(c) for c in (0, 1, 2)] == ["attributes", "category", "drop"]
+    assert best.drop_categories == (2,) and best.category_only == (1,)
+    assert result.best_score == pytest.approx((1 + 1 + 1 / 2 + 1) / 4) and result.gain > 0.3
+    # the tuned ClassIds: A's hip length found, B's top alone, C's sweater gone, D's shirt without zip-up
+    found = {image_id: postprocess(detections[image_id], best, categories=None, composer=composer).class_ids
+             for image_id in detections}
+    assert found == {"A": ["0_1", "31"], "B": ["1", "31"], "C": ["31"], "D": ["0", "31"]}
