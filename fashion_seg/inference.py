@@ -9,9 +9,11 @@ checkpoint x augmentation, and the merged raw detections of each image.
 A model is anything with a ``config`` (:class:`fashion_seg.mrcnn.config.Config`) and
 ``raw_detections(molded_images, image_metas) -> (detections [B, N, 6], masks [B, N, h, w])`` (normalized
 ``(y1, x1, y2, x2, class_id, score)`` rows, zero padding, and each detection's own-class mask probabilities), as
-:class:`fashion_seg.mrcnn.model.MaskRCNN` provides. A model with an attribute head returns a third array (or field),
-``attributes [B, N, A]``, each detection row's attribute probabilities; they travel with the detections
-(:attr:`fashion_seg.detections.Detections.attributes`). The checkpoints of an ensemble must agree on having one. Batches are padded to ``batch_size`` by repeating the last image, so
+:class:`fashion_seg.mrcnn.model.MaskRCNN` provides. A model with an attribute head (config ``ATTRIBUTE_HEAD``) is
+run through ``raw_detections_with_attributes(molded_images, image_metas) -> (detections, masks, attributes)``
+instead, ``attributes [B, N, NUM_ATTRIBUTES]`` each detection row's attribute probabilities; they travel with the
+detections (:attr:`fashion_seg.detections.Detections.attributes`). The checkpoints of an ensemble must agree on
+having one. Batches are padded to ``batch_size`` by repeating the last image, so
 one compiled graph serves every batch.
 
 Large JPEGs: when an image is at least twice the largest side the network will see, it is decoded at reduced size
@@ -220,10 +222,11 @@ class Predictor:
         if count < self.batch_size:  # same batch shape every call: one compiled graph
             molded = np.concatenate([molded, np.repeat(molded[-1:], self.batch_size - count, axis=0)])
             metas = np.concatenate([metas, np.repeat(metas[-1:], self.batch_size - count, axis=0)])
-        outputs = model.raw_detections(molded, metas)
-        attributes = outputs[2] if len(outputs) > 2 else None
-        return (np.asarray(outputs[0])[:count], np.asarray(outputs[1])[:count],
-                None if attributes is None else np.asarray(attributes)[:count])
+        if attribute_width(model) is None:
+            detections, masks = model.raw_detections(molded, metas)
+            return np.asarray(detections)[:count], np.asarray(masks)[:count], None
+        detections, masks, attributes = model.raw_detections_with_attributes(molded, metas)
+        return np.asarray(detections)[:count], np.asarray(masks)[:count], np.asarray(attributes)[:count]
 
 
 def attribute_width(model: DetectionModel) -> int | None:

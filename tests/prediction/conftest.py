@@ -166,14 +166,14 @@ def attribute_config(**overrides) -> Config:
 
 
 class AttributeBlobModel(ColourBlobModel):
-    """:class:`ColourBlobModel` with an attribute head: ``raw_detections`` also returns ``attributes [B, N, 92]``,
-    each detection's :data:`BLOB_PROBABILITIES` of its class (zero on padding rows)."""
+    """:class:`ColourBlobModel` with an attribute head: ``raw_detections_with_attributes`` also returns
+    ``attributes [B, N, 92]``, each detection's :data:`BLOB_PROBABILITIES` of its class (zero on padding rows)."""
 
     def __init__(self, config: Config | None = None, **kwargs):
         super().__init__(config or attribute_config(), **kwargs)
 
-    def raw_detections(self, molded_images, image_metas):
-        detections, masks = super().raw_detections(molded_images, image_metas)
+    def raw_detections_with_attributes(self, molded_images, image_metas):
+        detections, masks = self.raw_detections(molded_images, image_metas)
         attributes = np.zeros(detections.shape[:2] + (92,), np.float32)
         for class_id, probabilities in BLOB_PROBABILITIES.items():
             row = np.full(92, 0.01, np.float32)

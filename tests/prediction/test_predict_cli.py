@@ -65,7 +65,8 @@ def test_predict_evaluate_and_tune(workspace, capsys):
     gain = float(stdout.strip().splitlines()[-1].split()[-1])
     saved = json.loads((workspace / "tuned.json").read_text())
     assert gain == pytest.approx(saved["score"] - saved["start_score"], abs=1e-6)
-    assert "attributes" not in saved["post_processing"]["attribute_thresholds"]  # no attribute head: untouched
+    assert saved["post_processing"]["attribute_thresholds"] == {}  # no attribute head: left as they were
+    assert saved["post_processing"]["attribute_threshold"] == 0.5
 
     # the tuned preset drives a prediction from the same cache
     code, stdout, _ = cli(capsys, demo / "test", "--out", workspace / "tuned.csv", "--preset",
