@@ -16,6 +16,18 @@ dress: red with dots, ...), so a small Mask R-CNN can learn them quickly. Garmen
 pockets, lapels, zippers) lie inside their garment's mask, as in the real data (cross-class overlap); a garment drawn
 over another (a bag over a coat) removes the covered pixels from the masks below, so masks of one class never
 overlap. Everything is deterministic in ``seed``.
+
+Every attribute follows from what is drawn, so that a model can see it:
+
+- length (dress: mini, knee, maxi; skirt: mini, knee): the line its hem's lowest point is drawn at,
+  :data:`HEM_LINES` (a fraction of the figure's height: mini above the knee, knee at the knee, maxi at the ankle);
+- zip-up (dress): a zipper instance is drawn from its neckline to its waist; a dress without it has no zipper;
+- symmetrical / asymmetrical (dress, skirt): the shape is mirror-symmetric about the figure's axis, or the hem
+  slants from the mini line on one side to the knee line on the other (an asymmetrical skirt, knee length);
+- straight / wide leg (pants, every pair carries one): straight legs keep their width down to the ankle, wide legs
+  widen to about twice it (:data:`ANKLE_WIDTHS`).
+
+Shorts, tops, jackets, coats and the accessories carry no attributes.
 """
 
 from __future__ import annotations
@@ -39,8 +51,14 @@ from .imaterialist import PACKAGED_LABELS_2019, format_class_id, parse_class_id
 SHIRT, TOP, SWEATER, JACKET, PANTS, SHORTS, SKIRT, COAT, DRESS = 0, 1, 2, 4, 6, 7, 8, 9, 10
 GLASSES, HAT, BELT, SHOE, BAG = 13, 14, 19, 23, 24
 COLLAR, LAPEL, SLEEVE, POCKET, NECKLINE, ZIPPER = 28, 29, 31, 32, 33, 35
-# attribute ids: lengths, opening, silhouette
-MINI, KNEE, MAXI, ZIP_UP, SYMMETRICAL, STRAIGHT, WIDE_LEG = 3, 5, 8, 14, 20, 33, 37
+# attribute ids of the 2019 label file: length, opening type, silhouette
+MINI, KNEE, MAXI, ZIP_UP, ASYMMETRICAL, SYMMETRICAL, STRAIGHT, WIDE_LEG = 3, 5, 8, 14, 19, 20, 33, 37
+
+#: the line a hem of each length is drawn at, as a fraction of the figure's height below its top (the knee is at
+#: 0.73, the ankle at 0.93)
+HEM_LINES = {MINI: 0.64, KNEE: 0.73, MAXI: 0.93}
+#: width of one trouser leg at the ankle, as a fraction of the figure's width (the skin leg is 0.10 there)
+ANKLE_WIDTHS = {STRAIGHT: 0.15, WIDE_LEG: 0.30}
 
 #: colour (RGB) and texture of every category drawn; textures: plain, vstripes, hstripes, diagonal, checks, dots
 STYLE = {
@@ -85,6 +103,49 @@ class DemoDataset:
     test_images: int
     train_rows: int
     test_rows: int
+
+
+@dataclass(frozen=True)
+class Figure:
+    """Where one standing figure stands: its box (image pixels, ``top`` down) and the lines garments follow."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    shoulder: float  # half the shoulder width in pixels
+
+    @property
+    def cx(self) -> float:
+        return self.left + self.width / 2
+
+    def line(self, fraction: float) -> float:
+        """The image row ``fraction`` of the figure's height below its top."""
+        return self.top + fraction * self.height
+
+    @property
+    def neck_y(self) -> float:
+        return self.line(0.14)
+
+    @property
+    def waist_y(self) -> float:
+        return self.line(0.48)
+
+    @property
+    def hip_y(self) -> float:
+        return self.line(0.54)
+
+    @property
+    def knee_y(self) -> float:
+        return self.line(0.73)
+
+    @property
+    def ankle_y(self) -> float:
+        return self.line(0.93)
+
+    @property
+    def waist(self) -> float:
+        return 0.27 * self.width
 
 
 # ------------------------------------------------------------------------------------------------------- drawing
@@ -160,15 +221,9 @@ class _Canvas:
 def _figure(canvas: _Canvas, left: float, top: float, width: float, height: float) -> None:
     """Draw one standing figure in the box (left, top, width, height) with a random outfit."""
     rng = canvas.rng
-    cx = left + width / 2
-    head_r = 0.065 * height
-    neck_y = top + 2 * head_r + 0.01 * height
-    waist_y = top + 0.48 * height
-    hip_y = top + 0.54 * height
-    knee_y = top + 0.73 * height
-    ankle_y = top + 0.93 * height
-    shoulder = 0.36 * width * rng.uniform(0.9, 1.1)
-    waist = 0.27 * width
+    figure = Figure(left, top, width, height, shoulder=0.36 * width * rng.uniform(0.9, 1.1))
+    cx, neck_y, waist_y, hip_y, ankle_y = figure.cx, figure.neck_y, figure.waist_y, figure.hip_y, figure.ankle_y
+    shoulder, waist, head_r = figure.shoulder, figure.waist, 0.065 * height
 
     # skin: head, arms and legs, unannotated like in the real data
     head = canvas.ellipse_mask((cx, top + head_r), (head_r * 0.8, head_r))
@@ -184,46 +239,26 @@ def _figure(canvas: _Canvas, left: float, top: float, width: float, height: floa
 
     outfit = rng.choice(["separates", "separates", "dress", "coat"])
     if outfit == "dress":
-        length = rng.choice([MINI, KNEE, MAXI])
-        hem_y = {MINI: top + 0.64 * height, KNEE: knee_y, MAXI: ankle_y}[length]
-        zip_up = rng.random() < 0.4
-        attributes = [length, SYMMETRICAL] + ([ZIP_UP] if zip_up else [])
-        torso = _torso(cx, neck_y, waist_y, shoulder, waist)
-        skirt = np.array([[cx - waist, waist_y], [cx + waist, waist_y],
-                          [cx + 0.45 * width, hem_y], [cx - 0.45 * width, hem_y]])
-        sleeves = _sleeves(cx, neck_y, shoulder, width, height, long=False)
-        dress = canvas.add(DRESS, canvas.polygon_mask([torso, skirt, *sleeves]), attributes)
-        _neckline(canvas, dress, cx, neck_y, width, height)
-        _add_sleeves(canvas, dress, sleeves)
-        if zip_up:
-            _zipper(canvas, dress, cx, neck_y, waist_y, width)
+        draw_dress(canvas, figure, length=rng.choice([MINI, KNEE, MAXI]), zip_up=rng.random() < 0.4)
         _shoes(canvas, cx, ankle_y, width, height)
     else:
         lower = rng.choice([PANTS, SHORTS, SKIRT])
         if lower == SKIRT:
-            length = rng.choice([MINI, KNEE])
-            hem_y = top + 0.64 * height if length == MINI else knee_y
-            shape = np.array([[cx - waist, waist_y], [cx + waist, waist_y],
-                              [cx + 0.42 * width, hem_y], [cx - 0.42 * width, hem_y]])
-            bottom = canvas.add(SKIRT, canvas.polygon_mask([shape]), [length, SYMMETRICAL])
+            asymmetric = rng.random() < 0.25
+            draw_skirt(canvas, figure, length=KNEE if asymmetric else rng.choice([MINI, KNEE]),
+                       asymmetric=asymmetric)
+        elif lower == PANTS:
+            draw_pants(canvas, figure, rng.choice([STRAIGHT, WIDE_LEG]), pockets=rng.random() < 0.5)
         else:
-            end_y = ankle_y if lower == PANTS else top + 0.66 * height
+            end_y = figure.line(0.66)
             legs = [np.array([[cx - waist, waist_y], [cx, waist_y], [cx - 0.02 * width, hip_y],
                               [cx - 0.05 * width, end_y], [cx - 0.24 * width, end_y]]),
                     np.array([[cx, waist_y], [cx + waist, waist_y], [cx + 0.24 * width, end_y],
                               [cx + 0.05 * width, end_y], [cx + 0.02 * width, hip_y]])]
-            attributes = [rng.choice([STRAIGHT, WIDE_LEG])] if lower == PANTS and rng.random() < 0.5 else []
-            bottom = canvas.add(lower, canvas.polygon_mask(legs), attributes)
-            if lower == PANTS and rng.random() < 0.5:
-                for side in (-1, 1):
-                    pocket = np.array([[cx + side * 0.07 * width, waist_y + 0.03 * height],
-                                       [cx + side * 0.2 * width, waist_y + 0.03 * height],
-                                       [cx + side * 0.19 * width, waist_y + 0.09 * height],
-                                       [cx + side * 0.08 * width, waist_y + 0.09 * height]])
-                    canvas.add(POCKET, canvas.polygon_mask([pocket]), parent=bottom)
+            canvas.add(SHORTS, canvas.polygon_mask(legs))
         _shoes(canvas, cx, ankle_y, width, height)
         if outfit == "coat":
-            _coat(canvas, cx, neck_y, knee_y, shoulder, waist, width, height)
+            _coat(canvas, cx, neck_y, figure.knee_y, shoulder, waist, width, height)
         else:
             upper = rng.choice([SHIRT, TOP, SWEATER, JACKET])
             long_sleeves = upper in (SHIRT, SWEATER, JACKET)
@@ -271,6 +306,64 @@ def _figure(canvas: _Canvas, left: float, top: float, width: float, height: floa
                                                 [cx + 0.1 * head_r, top + 1.02 * head_r],
                                                 [cx - 0.1 * head_r, top + 1.02 * head_r]])])
         canvas.add(GLASSES, eyes[0] | eyes[1] | bridge)
+
+
+def draw_dress(canvas: _Canvas, figure: Figure, length: int, zip_up: bool) -> int:
+    """A symmetrical short-sleeved dress whose hem lies on ``HEM_LINES[length]``, with its neckline and sleeves,
+    and a zipper from the neckline to the waist when ``zip_up``. Returns the dress's instance index."""
+    cx, width, height = figure.cx, figure.width, figure.height
+    hem_y = figure.line(HEM_LINES[length])
+    torso = _torso(cx, figure.neck_y, figure.waist_y, figure.shoulder, figure.waist)
+    skirt = np.array([[cx - figure.waist, figure.waist_y], [cx + figure.waist, figure.waist_y],
+                      [cx + 0.45 * width, hem_y], [cx - 0.45 * width, hem_y]])
+    sleeves = _sleeves(cx, figure.neck_y, figure.shoulder, width, height, long=False)
+    attributes = [length, SYMMETRICAL] + ([ZIP_UP] if zip_up else [])
+    dress = canvas.add(DRESS, canvas.polygon_mask([torso, skirt, *sleeves]), attributes)
+    _neckline(canvas, dress, cx, figure.neck_y, width, height)
+    _add_sleeves(canvas, dress, sleeves)
+    if zip_up:
+        _zipper(canvas, dress, cx, figure.neck_y, figure.waist_y, width)
+    return dress
+
+
+def draw_skirt(canvas: _Canvas, figure: Figure, length: int, asymmetric: bool) -> int:
+    """A skirt from the waist to ``HEM_LINES[length]``; ``asymmetric``: the hem slants from the mini line on one
+    side (chosen by ``canvas.rng``) to the knee line on the other, so its length must be ``KNEE``. Returns its
+    instance index."""
+    if asymmetric and length != KNEE:
+        raise ValueError(f"an asymmetrical skirt reaches the knee line; length {length} is not KNEE ({KNEE})")
+    cx, width = figure.cx, figure.width
+    left_hem = right_hem = figure.line(HEM_LINES[length])
+    if asymmetric:
+        left_hem = figure.line(HEM_LINES[MINI])
+        if canvas.rng.random() < 0.5:
+            left_hem, right_hem = right_hem, left_hem
+    shape = np.array([[cx - figure.waist, figure.waist_y], [cx + figure.waist, figure.waist_y],
+                      [cx + 0.42 * width, right_hem], [cx - 0.42 * width, left_hem]])
+    return canvas.add(SKIRT, canvas.polygon_mask([shape]), [length, ASYMMETRICAL if asymmetric else SYMMETRICAL])
+
+
+def draw_pants(canvas: _Canvas, figure: Figure, silhouette: int, pockets: bool) -> int:
+    """Pants to the ankle, each leg ``ANKLE_WIDTHS[silhouette]`` wide there (``STRAIGHT``: outer edge nearly
+    vertical from the hip down; ``WIDE_LEG``: widening from the hip to twice that), with two front pockets when
+    ``pockets``. Returns the pants' instance index."""
+    cx, width, height = figure.cx, figure.width, figure.height
+    waist_y, hip_y, end_y = figure.waist_y, figure.hip_y, figure.ankle_y
+    inner = {STRAIGHT: 0.06, WIDE_LEG: 0.015}[silhouette]
+    outer = inner + ANKLE_WIDTHS[silhouette]
+    legs = [np.array([[cx + side * figure.waist, waist_y], [cx, waist_y], [cx + side * 0.02 * width, hip_y],
+                      [cx + side * inner * width, end_y], [cx + side * outer * width, end_y],
+                      [cx + side * 0.22 * width, hip_y]])
+            for side in (-1, 1)]
+    pants = canvas.add(PANTS, canvas.polygon_mask(legs), [silhouette])
+    if pockets:
+        for side in (-1, 1):
+            pocket = np.array([[cx + side * 0.07 * width, waist_y + 0.03 * height],
+                               [cx + side * 0.2 * width, waist_y + 0.03 * height],
+                               [cx + side * 0.19 * width, waist_y + 0.09 * height],
+                               [cx + side * 0.08 * width, waist_y + 0.09 * height]])
+            canvas.add(POCKET, canvas.polygon_mask([pocket]), parent=pants)
+    return pants
 
 
 def _torso(cx, neck_y, bottom_y, shoulder, waist) -> np.ndarray:
