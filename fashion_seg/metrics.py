@@ -17,7 +17,9 @@ both sides to the scoring size on their run-length form (nearest neighbour, :fun
 ``size=512`` compares 512x512 masks as the competition did, ``size=None`` compares at each image's native size.
 
 In memory (training validation, threshold tuning): :func:`score_instances` takes, per ImageId, lists of
-``(rle, class_id)`` or ``(rle, class_id, score)``; :func:`instances_from_masks` builds them from arrays.
+``(rle, class_id)`` or ``(rle, class_id, score)``; :func:`instances_from_masks` builds them from arrays, and
+:func:`frame_instances` from a truth and a submission table. What attributes cost (the score with attributes stripped,
+attribute precision / recall per supercategory) is :mod:`fashion_seg.attribute_metrics`.
 """
 
 from __future__ import annotations
