@@ -27,7 +27,8 @@ Every attribute follows from what is drawn, so that a model can see it:
 - straight / wide leg (pants, every pair carries one): straight legs keep their width down to the ankle, wide legs
   widen to about twice it (:data:`ANKLE_WIDTHS`).
 
-Shorts, tops, jackets, coats and the accessories carry no attributes.
+A coat is worn over pants, whose legs show below it. Shorts, tops, jackets, coats and the accessories carry no
+attributes.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def _figure(canvas: _Canvas, left: float, top: float, width: float, height: floa
         draw_dress(canvas, figure, length=rng.choice([MINI, KNEE, MAXI]), zip_up=rng.random() < 0.4)
         _shoes(canvas, cx, ankle_y, width, height)
     else:
-        lower = rng.choice([PANTS, SHORTS, SKIRT])
+        # under a knee-long coat only pants show their silhouette below it (a skirt's hem would be hidden)
+        lower = PANTS if outfit == "coat" else rng.choice([PANTS, SHORTS, SKIRT])
         if lower == SKIRT:
             asymmetric = rng.random() < 0.25
             draw_skirt(canvas, figure, length=KNEE if asymmetric else rng.choice([MINI, KNEE]),
