@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--size", type=size_arg, default=512, help=SIZE_HELP)
     command.set_defaults(handler=perturb)
 
-    command = commands.add_parser("score", help="competition metric of a submission, also with attributes stripped, and "
-                                              "attribute precision/recall/F1; last line 'score: <value>'")
+    command = commands.add_parser("score", help="competition metric of a submission, also with attributes stripped, "
+                                              "and attribute precision/recall/F1; last line 'score: <value>'")
     command.add_argument("--truth", required=True, help="train.csv-format truth with Height/Width")
     command.add_argument("--submission", required=True)
     command.add_argument("--size", type=size_arg, default=512, help="scoring " + SIZE_HELP + " (default 512)")

@@ -24,8 +24,8 @@ Every attribute follows from what is drawn, so that a model can see it:
 - zip-up (dress): a zipper instance is drawn from its neckline to its waist; a dress without it has no zipper;
 - symmetrical / asymmetrical (dress, skirt): the shape is mirror-symmetric about the figure's axis, or the hem
   slants from the mini line on one side to the knee line on the other (an asymmetrical skirt, knee length);
-- straight / wide leg (pants, every pair carries one): straight legs keep their width down to the ankle, wide legs
-  widen to about twice it (:data:`ANKLE_WIDTHS`).
+- straight / wide leg (pants, every pair carries one): a straight leg's outer edge falls nearly vertically from the
+  hip; a wide leg widens from the hip to twice a straight leg's width at the ankle (:data:`ANKLE_WIDTHS`).
 
 A coat is worn over pants, whose legs show below it. Shorts, tops, jackets, coats and the accessories carry no
 attributes.
