@@ -10,7 +10,7 @@ from fashion_seg.data import rle
 from fashion_seg.data.images import image_size
 from fashion_seg.data.imaterialist import PACKAGED_LABELS_2019, parse_class_id
 from fashion_seg.data.synthetic import (ANKLE_WIDTHS, ASYMMETRICAL, DRESS, HEM_LINES, KNEE, MAXI, MINI, PANTS,
-                                        SKIRT, STRAIGHT, SYMMETRICAL, WIDE_LEG, ZIP_UP, ZIPPER, Figure, _Canvas,
+                                        SKIRT, STRAIGHT, SYMMETRICAL, WIDE_LEG, ZIP_UP, ZIPPER, Figure, Canvas,
                                         draw_dress, draw_pants, draw_skirt, make_demo_dataset, perturb_truth,
                                         render_scene)
 
@@ -91,7 +91,7 @@ def test_perturbed_truth_is_a_valid_but_imperfect_submission(demo_data):
 
 def blank(seed=0, height=600, width=400):
     """A canvas and one figure filling it (figure height 500 px from row 50, width 210 px)."""
-    canvas = _Canvas(np.full((height, width, 3), 128, np.uint8), scale=1.0, rng=np.random.default_rng(seed))
+    canvas = Canvas(np.full((height, width, 3), 128, np.uint8), scale=1.0, rng=np.random.default_rng(seed))
     return canvas, Figure(left=95, top=50, width=210, height=500, shoulder=0.36 * 210)
 
 
