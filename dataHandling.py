@@ -119,18 +119,26 @@ def score(args) -> int:
     import pandas as pd
 
     from fashion_seg import metrics
+    from fashion_seg.attribute_metrics import attribute_scores, strip_attributes
     from fashion_seg.data.imaterialist import read_label_descriptions, read_string_csv
 
     if args.panels and not args.image_dir:
         raise DataError("--panels needs --image-dir (the folder of the truth's images)")
     truth, submission = read_string_csv(args.truth), read_string_csv(args.submission)
     submission_size = args.submission_size
-    result = metrics.score_frames(truth, submission, args.size, submission_size, args.average, progress=True)
-    table = result.per_class(read_label_descriptions(args.labels), by=args.by)
+    labels = read_label_descriptions(args.labels)
+    true, predicted = metrics.frame_instances(truth, submission, args.size, submission_size)
+    result = metrics.score_instances(true, predicted, args.average, progress=True)
+    category_only = metrics.score_instances(strip_attributes(true), strip_attributes(predicted), args.average)
+    attributes = attribute_scores(true, predicted, labels)
     with pd.option_context("display.width", 200, "display.max_rows", 1000):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(result.per_class(labels, by=args.by).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"attributes over {attributes.matched} matched instances (same image and category, mask IoU > 0.5); "
+              f"{attributes.matched_with_attributes} of the {attributes.true_with_attributes} true instances with "
+              f"attributes matched")
+        print(attributes.table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
     if args.coco:
-        ap = metrics.coco_mask_ap_frames(truth, submission, args.size, submission_size)
+        ap = metrics.coco_mask_ap(true, predicted)
         print("COCO mask " + ", ".join(f"{k} {v:.4f}" for k, v in ap.items()))
     if args.panels:
         from fashion_seg.visualize import draw_worst_images
@@ -139,6 +147,7 @@ def score(args) -> int:
                                   submission_size)
         print(f"drew {len(paths)} truth|prediction panels of the lowest-scoring images to {args.panels}")
     print(f"images {len(result.per_image)}, pairs {len(result.pairs)}, averaged per {args.average.replace('_', '-')}")
+    print(f"score with attributes stripped from both sides (category only): {category_only.score:.6f}")
     print(f"score: {result.score:.6f}")
     return 0
 
@@ -212,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--size", type=size_arg, default=512, help=SIZE_HELP)
     command.set_defaults(handler=perturb)
 
-    command = commands.add_parser("score", help="competition metric of a submission; last line 'score: <value>'")
+    command = commands.add_parser("score", help="competition metric of a submission, also with attributes stripped, "
+                                              "and attribute precision/recall/F1; last line 'score: <value>'")
     command.add_argument("--truth", required=True, help="train.csv-format truth with Height/Width")
     command.add_argument("--submission", required=True)
     command.add_argument("--size", type=size_arg, default=512, help="scoring " + SIZE_HELP + " (default 512)")

@@ -17,7 +17,9 @@ both sides to the scoring size on their run-length form (nearest neighbour, :fun
 ``size=512`` compares 512x512 masks as the competition did, ``size=None`` compares at each image's native size.
 
 In memory (training validation, threshold tuning): :func:`score_instances` takes, per ImageId, lists of
-``(rle, class_id)`` or ``(rle, class_id, score)``; :func:`instances_from_masks` builds them from arrays.
+``(rle, class_id)`` or ``(rle, class_id, score)``; :func:`instances_from_masks` builds them from arrays, and
+:func:`frame_instances` from a truth and a submission table. What attributes cost (the score with attributes stripped,
+attribute precision / recall per supercategory) is :mod:`fashion_seg.attribute_metrics`.
 """
 
 from __future__ import annotations
@@ -96,19 +98,22 @@ def class_score(true_rles: Sequence[dict], pred_rles: Sequence[dict]) -> float:
     if above.sum(axis=0).max() <= 1 and above.sum(axis=1).max() <= 1:
         true_positives = (iou[None, :, :] > THRESHOLDS[:, None, None]).sum(axis=(1, 2))
     else:
-        true_positives = np.array([_greedy_matches(iou, t) for t in THRESHOLDS])
+        true_positives = np.array([len(greedy_matches(iou, t)) for t in THRESHOLDS])
     return float(np.mean(true_positives / (num_true + num_pred - true_positives)))
 
 
-def _greedy_matches(iou: np.ndarray, threshold: float) -> int:
+def greedy_matches(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """One-to-one matches ``(prediction index, truth index)`` of an IoU matrix ``float [num_pred, num_true]``:
+    the pairs with IoU > ``threshold``, taken by decreasing IoU (ties in row-major order), each side used once."""
     pred_index, true_index = np.nonzero(iou > threshold)
     order = np.argsort(-iou[pred_index, true_index], kind="stable")
-    used_pred, used_true = set(), set()
+    used_pred, used_true, matches = set(), set(), []
     for p, t in zip(pred_index[order], true_index[order]):
         if p not in used_pred and t not in used_true:
             used_pred.add(p)
             used_true.add(t)
-    return len(used_pred)
+            matches.append((int(p), int(t)))
+    return matches
 
 
 def score_instances(
@@ -238,9 +243,19 @@ def score_frames(
     progress: bool = False,
 ) -> MetricResult:
     """Competition metric of a submission table against a truth table (see the module docstring for sizes)."""
+    return score_instances(*frame_instances(truth, submission, size, submission_size), average, progress)
+
+
+def frame_instances(
+    truth: pd.DataFrame,
+    submission: pd.DataFrame,
+    size: int | None = SUBMISSION_SIZE,
+    submission_size: int | None = SUBMISSION_SIZE,
+) -> tuple[dict[str, list[Instance]], dict[str, list[Instance]]]:
+    """Instances of a truth table and of a submission table at the scoring size, decoded once for several
+    measures (:func:`score_instances`, :func:`coco_mask_ap`, :mod:`fashion_seg.attribute_metrics`)."""
     true = truth_instances(truth, size)
-    predicted = submission_instances(submission, _native_sizes(truth), size, submission_size)
-    return score_instances(true, predicted, average, progress)
+    return true, submission_instances(submission, _native_sizes(truth), size, submission_size)
 
 
 def _native_sizes(truth: pd.DataFrame) -> dict[str, tuple[int, int]]:
@@ -255,8 +270,7 @@ def coco_mask_ap_frames(
     submission_size: int | None = SUBMISSION_SIZE,
 ) -> dict[str, float]:
     """:func:`coco_mask_ap` of a submission table against a truth table (sizes as in :func:`score_frames`)."""
-    true = truth_instances(truth, size)
-    return coco_mask_ap(true, submission_instances(submission, _native_sizes(truth), size, submission_size))
+    return coco_mask_ap(*frame_instances(truth, submission, size, submission_size))
 
 
 def score_files(

@@ -412,31 +412,3 @@ def postprocess(detections: Detections, settings: PostProcessing, size: int | No
     suppress_overlaps(boxes, crops, labels, range(len(chosen)))
     keep = [i for i, crop in enumerate(crops) if crop.sum() >= max(1, settings.min_area)]
     return Instances(shape, boxes[keep], [crops[i] for i in keep], [labels[i] for i in keep], chosen.scores[keep])
-
-
-def hard_overlap_suppression(masks: np.ndarray, class_ids: Sequence, scores: Sequence[float]) -> np.ndarray:
-    """Remove same-class overlaps in score order.
-
-    ``masks``: ``bool [H, W, N]``; ``class_ids``: ``[N]`` labels compared for equality (ClassId strings or ints);
-    ``scores``: ``[N]``. Within each class, masks are visited from the highest score down and each loses the pixels
-    already claimed by a higher-scored mask (ties: the earlier index wins). Returns a new ``bool [H, W, N]``; masks
-    may end up empty, and the caller decides whether to drop them.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3:
-        raise ValueError(f"masks must be [H, W, N], got shape {masks.shape}")
-    count = masks.shape[-1]
-    if len(class_ids) != count or len(scores) != count:
-        raise ValueError(f"{count} masks but {len(class_ids)} class ids and {len(scores)} scores")
-    result = masks.copy(order="K")  # keeps [N, H, W] storage under an [H, W, N] view: each mask stays contiguous
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    claimed: dict = {}
-    for index in order:
-        label = class_ids[index]
-        taken = claimed.get(label)
-        if taken is None:
-            claimed[label] = result[:, :, index].copy()
-        else:
-            result[:, :, index] &= ~taken
-            taken |= result[:, :, index]
-    return result

@@ -28,7 +28,7 @@ from .data.images import image_size
 from .data.imaterialist import LabelDescriptions, parse_class_id, read_label_descriptions, read_string_csv
 from .data.masks import resize_masks
 from .errors import DataError, RLEError
-from .postprocess import hard_overlap_suppression
+from .data.masks import hard_overlap_suppression
 
 COLUMNS = ["ImageId", "EncodedPixels", "ClassId"]
 PLACEHOLDER_CLASS_ID = "23"

@@ -119,6 +119,30 @@ def test_score_truth_against_itself_and_a_perturbed_copy(capsys, demo_data, tmp_
     assert code == 2 and err == "error: --panels needs --image-dir (the folder of the truth's images)\n"
 
 
+def test_score_shows_what_attributes_cost(capsys, tmp_path):
+    """A dress found with a wrong length: 0 for it in the competition metric, 1 with attributes stripped."""
+    import numpy as np
+
+    from fashion_seg.data import rle
+
+    dress, shoe = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    dress[0:30, 5:25], shoe[32:38, 28:38] = True, True
+    frame = pd.DataFrame({"ImageId": ["x.jpg", "x.jpg"], "EncodedPixels": [rle.encode(dress), rle.encode(shoe)],
+                          "Height": [40, 40], "Width": [40, 40], "ClassId": ["10_3_20", "23"]})
+    frame.to_csv(tmp_path / "truth.csv", index=False)
+    frame.assign(ClassId=["10_5_20", "23"]).to_csv(tmp_path / "submission.csv", index=False)
+    code, out, _ = cli(capsys, "score", "--truth", tmp_path / "truth.csv", "--submission", tmp_path / "submission.csv")
+    lines = out.splitlines()
+    assert code == 0 and lines[-1] == "score: 0.333333"  # pairs 10_3_20: 0, 10_5_20: 0, 23: 1
+    assert lines[-2] == "score with attributes stripped from both sides (category only): 1.000000"
+    assert ("attributes over 2 matched instances (same image and category, mask IoU > 0.5); 1 of the 1 true "
+            "instances with attributes matched") in lines
+    rows = {line.split()[0]: line.split()[-6:] for line in lines if line.split()[:1] in (["length"], ["all"])}
+    assert rows["length"] == ["1", "1", "0", "0.0000", "0.0000", "0.0000"]  # 3 true, 5 predicted
+    assert rows["all"] == ["2", "2", "1", "0.5000", "0.5000", "0.5000"]  # symmetrical (20) right
+    assert any(line.split()[-6:] == ["0", "0", "0", "-", "-", "-"] for line in lines if "waistline" in line)
+
+
 def test_check_submission(capsys, demo_data, tmp_path):
     truth = demo_data / "test_truth.csv"
     cli(capsys, "perturb", "--truth", truth, "--out", tmp_path / "p.csv")

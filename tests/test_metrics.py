@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_seg import metrics
+from fashion_seg import attribute_metrics, metrics
 from fashion_seg.data import rle
 from fashion_seg.data.imaterialist import read_label_descriptions
 from fashion_seg.data.masks import resize_masks
@@ -172,5 +172,79 @@ def test_coco_mask_ap_on_the_same_inputs():
     assert metrics.coco_mask_ap(truth, truth)["AP"] == pytest.approx(1.0)
     half = {"a": truth["a"][:1], "b": truth["b"]}
     partial = metrics.coco_mask_ap(truth, half)
-    assert 0.0 < partial["AP"] < 1.0 and set(partial) == set(metrics.COCO_STAT_NAMES)
+    # category "1": both instances found, AP 1; category "2": nothing predicted, AP 0; the mean over categories
+    assert partial["AP"] == pytest.approx(0.5) and partial["AR100"] == pytest.approx(0.5)
+    assert partial["AP_medium"] == -1.0 and set(partial) == set(metrics.COCO_STAT_NAMES)  # no medium masks at 10x10
     assert metrics.coco_mask_ap(truth, {})["AP"] == 0.0
+
+
+# ------------------------------------------------------------------------------------- attributes: cost and gain
+
+
+def test_stripping_attributes_scores_masks_and_categories_alone():
+    truth = {"a": instances((box(0, 0, 4, 4), "10_3_20"), (box(5, 5, 9, 9), "23"))}
+    predictions = {"a": instances((box(0, 0, 4, 4), "10_5_20"), (box(5, 5, 9, 9), "23"))}
+    assert metrics.score_instances(truth, predictions).score == pytest.approx(1 / 3)  # 10_3_20 0, 10_5_20 0, 23 1
+    stripped = attribute_metrics.strip_attributes(predictions)
+    assert [c for _, c in stripped["a"]] == ["10", "23"] and stripped["a"][0][0] == predictions["a"][0][0]
+    both = metrics.score_instances(attribute_metrics.strip_attributes(truth), stripped)
+    assert both.score == 1.0
+
+
+def attribute_case():
+    """Two 20x20 images; which pairs match (same category, IoU > 0.5, greedy) is written beside each instance."""
+    shape = (20, 20)
+    truth = {
+        "a": instances((box(0, 0, 10, 10, shape), "10_3_14_20"),   # dress: matched (IoU 1)
+                       (box(10, 0, 20, 10, shape), "6_33"),        # pants: matched to the IoU 0.8 prediction
+                       (box(0, 10, 10, 20, shape), "8_3_20")),     # skirt: its prediction has IoU 0.5, no match
+        "b": instances((box(0, 0, 5, 5, shape), "23"),             # shoe: matched, no attributes
+                       (box(10, 10, 20, 20, shape), "10_8"),       # dress predicted as a skirt: no match
+                       (box(0, 10, 10, 20, shape), "9")),          # coat: matched, predicted with an attribute
+    }
+    predictions = {
+        "a": instances((box(0, 0, 10, 10, shape), "10_5_20_23"),   # length 5 for 3, zip-up missed, 20 right, 23 extra
+                       (box(10, 0, 20, 6, shape), "6_37"),         # IoU 0.6: loses to the IoU 0.8 one below
+                       (box(10, 0, 20, 8, shape), "6_33"),         # IoU 0.8: silhouette right
+                       (box(0, 10, 10, 15, shape), "8_3_20")),     # IoU 50/100 = 0.5 is not > 0.5
+        "b": instances((box(0, 0, 5, 5, shape), "23"),
+                       (box(10, 10, 20, 20, shape), "8_8"),
+                       (box(0, 10, 10, 20, shape), "9_10")),       # single breasted: opening type, not in the truth
+    }
+    return truth, predictions
+
+
+def test_instances_match_by_category_and_mask_greedily():
+    truth, predictions = attribute_case()
+    assert attribute_metrics.matched_class_ids(truth, predictions) == [
+        ("6_33", "6_33"), ("10_3_14_20", "10_5_20_23"), ("9", "9_10"), ("23", "23")]
+
+
+def test_attribute_precision_recall_f1_per_supercategory():
+    truth, predictions = attribute_case()
+    result = attribute_metrics.attribute_scores(truth, predictions, read_label_descriptions())
+    assert (result.matched, result.true_with_attributes, result.matched_with_attributes) == (4, 4, 2)
+    table = result.table.set_index("supercategory")
+    assert list(table.index) == ["length", "opening type", "silhouette",
+                                 "textile finishing, manufacturing techniques", "textile pattern", "animal",
+                                 "waistline", "all"]
+    # length: true {3}, predicted {5}; opening type: true {14} (dress), predicted {10} (coat);
+    # silhouette: dress true {20} predicted {20, 23}, pants true {33} predicted {33}
+    expected = {"length": (1, 1, 0), "opening type": (1, 1, 0), "silhouette": (2, 3, 2), "all": (4, 5, 2)}
+    for name, counts in expected.items():
+        assert tuple(table.loc[name, ["true", "predicted", "correct"]]) == counts
+    assert tuple(table.loc["length", ["precision", "recall", "f1"]]) == (0.0, 0.0, 0.0)
+    precision, recall = 2 / 3, 2 / 2
+    assert table.loc["silhouette", "precision"] == pytest.approx(precision)
+    assert table.loc["silhouette", "recall"] == 1.0
+    assert table.loc["silhouette", "f1"] == pytest.approx(2 * precision * recall / (precision + recall))  # 0.8
+    assert tuple(table.loc["all", ["precision", "recall"]]) == pytest.approx((2 / 5, 2 / 4))
+    assert table.loc["all", "f1"] == pytest.approx(2 * 0.4 * 0.5 / (0.4 + 0.5))
+    assert table.loc["waistline", ["true", "predicted", "correct"]].tolist() == [0, 0, 0]
+    assert table.loc["waistline", ["precision", "recall", "f1"]].isna().all()  # nothing to measure
+
+
+def test_an_attribute_the_labels_do_not_list_is_named():
+    truth = {"a": instances((box(0, 0, 4, 4), "10_99"))}
+    with pytest.raises(DataError, match="ClassId '10_99': attribute id 99 is not in"):
+        attribute_metrics.attribute_scores(truth, truth, read_label_descriptions())

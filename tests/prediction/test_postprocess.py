@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fashion_seg.data import rle
+from fashion_seg.data.masks import hard_overlap_suppression
 from fashion_seg.detections import Detections
 from fashion_seg.errors import ConfigError
 from fashion_seg.mrcnn.masks import bilinear_weights, paste_masks, resize_probabilities
@@ -16,7 +17,6 @@ from fashion_seg.postprocess import (
     class_aware_nms,
     format_categories,
     grid_boxes,
-    hard_overlap_suppression,
     load_preset,
     parse_categories,
     paste_crops,
