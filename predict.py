@@ -8,6 +8,9 @@
     python predict.py demo/test --evaluate --truth demo/test_truth.csv --weights last --model-dir logs
     python predict.py tune --split demo/split --data-dir demo --weights last --model-dir logs --out tuned.json
 
+A checkpoint trained with an attribute head gets full ClassIds (category + predicted attributes) when its run's
+attributes.json is beside it; ``tune`` then also fits the attribute thresholds and, per attribute-bearing category,
+whether to emit its attributes, the category alone, or nothing.
 A re-run with the same --out and settings continues an interrupted run (``<out>.journal``); --restart discards it.
 Exit codes: 0 done, 2 bad input (one line on stderr), 130 interrupted.
 """
