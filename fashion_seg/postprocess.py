@@ -111,12 +111,17 @@ class PostProcessing:
         return replace(self, **changes)
 
     def describe(self) -> str:
+        """One line of the values; the attribute settings only where they differ from the defaults."""
         dropped = format_categories(self.drop_categories) or "none"
+        text = (f"min_score {self.min_score:g}, nms_iou {self.nms_iou:g}, max_detections {self.max_detections}, "
+                f"mask_threshold {self.mask_threshold:g}, min_area {self.min_area}, drop_categories {dropped}")
+        defaults = PostProcessing()
+        if (self.attribute_threshold, self.attribute_thresholds, self.category_only) == \
+                (defaults.attribute_threshold, defaults.attribute_thresholds, defaults.category_only):
+            return text
         plain = format_categories(self.category_only) or "none"
         groups = "".join(f", {name} {value:g}" for name, value in self.attribute_thresholds)
-        return (f"min_score {self.min_score:g}, nms_iou {self.nms_iou:g}, max_detections {self.max_detections}, "
-                f"mask_threshold {self.mask_threshold:g}, min_area {self.min_area}, drop_categories {dropped}; "
-                f"attributes: threshold {self.attribute_threshold:g}{groups}, category_only {plain}")
+        return f"{text}; attributes: threshold {self.attribute_threshold:g}{groups}, category_only {plain}"
 
     def category_choice(self, category: int) -> str:
         """What is emitted for ``category``: one of :data:`CATEGORY_CHOICES`."""

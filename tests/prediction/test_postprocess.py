@@ -247,7 +247,8 @@ def test_attribute_settings_round_trip_through_a_preset_file(tmp_path):
     saved = json.loads(tuned.save_json(tmp_path / "tuned.json").read_text())["post_processing"]
     assert saved["attribute_thresholds"] == {"length": 0.3} and saved["category_only"] == [1, 27]
     assert load_preset(tmp_path / "tuned.json") == tuned
-    assert "attributes: threshold 0.4, length 0.3, category_only 1,27" in tuned.describe()
+    assert tuned.describe().endswith("drop_categories 2; attributes: threshold 0.4, length 0.3, category_only 1,27")
+    assert "attributes" not in PRESETS["first_place"].describe()
     with pytest.raises(ConfigError, match="attribute_threshold=1.5 must be a number"):
         tuned.replace(attribute_threshold=1.5)
     with pytest.raises(ConfigError, match="must map attribute supercategory names to numbers"):
