@@ -99,7 +99,7 @@ def prepare(args) -> int:
 def perturb(args) -> int:
     from fashion_seg.data.imaterialist import read_string_csv
     from fashion_seg.data.synthetic import perturb_truth
-    from fashion_seg.submission import write_submission
+    from fashion_seg.prediction.submission import write_submission
 
     truth = read_string_csv(args.truth)
     submission = perturb_truth(truth, seed=args.seed, size=args.size)
@@ -118,8 +118,8 @@ def perturb(args) -> int:
 def score(args) -> int:
     import pandas as pd
 
-    from fashion_seg import metrics
-    from fashion_seg.attribute_metrics import attribute_scores, strip_attributes
+    from fashion_seg.evaluation import metrics
+    from fashion_seg.evaluation.attribute_metrics import attribute_scores, strip_attributes
     from fashion_seg.data.imaterialist import read_label_descriptions, read_string_csv
 
     if args.panels and not args.image_dir:
@@ -153,7 +153,7 @@ def score(args) -> int:
 
 
 def check_submission_command(args) -> int:
-    from fashion_seg.submission import check_submission, expected_image_ids
+    from fashion_seg.prediction.submission import check_submission, expected_image_ids
 
     image_ids = expected_image_ids(test_dir=args.test_dir, sample_csv=args.sample)
     problems = check_submission(args.submission, image_ids, size=args.size, test_dir=args.test_dir)

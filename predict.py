@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from fashion_seg.cli import run, setup_logging, size_arg
-from fashion_seg.errors import ConfigError
+from fashion_seg.prediction.options import build_predictor, image_source, post_processing
 
 log = logging.getLogger("predict")
 
@@ -109,76 +109,12 @@ def tune_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def post_processing(args):
-    from fashion_seg.postprocess import load_preset, parse_categories
-
-    settings = load_preset(args.preset)
-    changes = {name: getattr(args, name) for name in ("min_score", "nms_iou", "max_detections", "mask_threshold",
-                                                      "min_area", "attribute_threshold")
-               if getattr(args, name) is not None}
-    for name in ("drop_categories", "category_only"):
-        if getattr(args, name) is not None:
-            changes[name] = parse_categories(getattr(args, name))
-    return settings.replace(**changes)
-
-
-def build_predictor(args, labels):
-    """(Predictor, identity of the detections, ClassId composer or None) from the model arguments; the composer adds
-    attributes to the ClassIds when the model has an attribute head and attributes.json is beside the weights."""
-    from fashion_seg.checkpoints import load_inference_model, parse_overrides
-    from fashion_seg.class_ids import composer_for_weights
-    from fashion_seg.inference import Predictor, attribute_width
-    from fashion_seg.tta import parse_tta
-
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    augmentations = parse_tta(args.tta)
-    overrides = parse_overrides(args.set)
-    models, paths, identities = [], [], []
-    for weights in args.weights:
-        model, path, identity = load_inference_model(weights, args.model_dir, args.config, overrides, args.batch_size)
-        log.info("model %d: %s", len(models) + 1, path)
-        models.append(model)
-        paths.append(path)
-        identities.append(identity)
-    predictor = Predictor(models, augmentations, args.merge_iou, args.batch_size)
-    identity = {"weights": identities, "tta": [a.name for a in augmentations], "merge_iou": args.merge_iou}
-    return predictor, identity, composer_for_weights(paths, labels, attribute_width(models[0]))
-
-
-def image_source(args, need_truth: bool):
-    """(paths, ImageIds, truth frame or None, image folder, labels)."""
-    from fashion_seg.data.imaterialist import read_data_dir_labels, read_label_descriptions
-    from fashion_seg.predict import split_images, truth_images
-    from fashion_seg.submission import expected_image_ids
-
-    if args.split:
-        if not args.data_dir:
-            raise ConfigError("--split needs --data-dir (the competition folder the split was made from)")
-        paths, ids, truth = split_images(args.split, args.data_dir, args.image_dir)
-        folder = Path(args.image_dir or Path(args.data_dir) / "train")
-        labels_dir = Path(args.data_dir)
-    elif args.test_dir:
-        folder = Path(args.test_dir)
-        if args.truth:
-            paths, ids, truth = truth_images(args.truth, folder)
-        elif need_truth:
-            raise ConfigError("evaluating needs the truth: --truth CSV with IMAGE_DIR, or --split with --data-dir")
-        else:
-            ids = expected_image_ids(folder)
-            paths, truth = [folder / i for i in ids], None
-        labels_dir = folder.parent
-    else:
-        raise ConfigError("give IMAGE_DIR (a folder of test images) or --split DIR --data-dir DIR")
-    labels = read_label_descriptions(args.labels) if args.labels else read_data_dir_labels(labels_dir)
-    return paths, ids, truth, folder, labels
-
-
 def predict_command(args) -> int:
     import pandas as pd
 
-    from fashion_seg.detections import DetectionStore
-    from fashion_seg.predict import class_categories, evaluate_submission, predict_submission
+    from fashion_seg.prediction.detections import DetectionStore
+    from fashion_seg.evaluation.evaluate import evaluate_submission
+    from fashion_seg.prediction.predict_images import class_categories, predict_submission
 
     settings = post_processing(args)
     paths, ids, truth, folder, labels = image_source(args, args.evaluate)
@@ -209,11 +145,11 @@ def predict_command(args) -> int:
 
 
 def tune_command(args) -> int:
-    from fashion_seg.detections import DetectionStore
-    from fashion_seg.metrics import truth_instances
-    from fashion_seg.postprocess import parse_categories
-    from fashion_seg.predict import class_categories
-    from fashion_seg.tuning import SettingsScorer, cached_detections, tune
+    from fashion_seg.prediction.detections import DetectionStore
+    from fashion_seg.evaluation.metrics import truth_instances
+    from fashion_seg.prediction.postprocess import parse_categories
+    from fashion_seg.prediction.predict_images import class_categories
+    from fashion_seg.prediction.tuning import SettingsScorer, cached_detections, tune
 
     start = post_processing(args)
     paths, ids, truth, _, labels = image_source(args, need_truth=True)

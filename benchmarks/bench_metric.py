@@ -7,7 +7,7 @@ classes repeated per image, never overlapping within a class), written in train.
 hidden test truth is. Submission: the same objects re-drawn at 512x512 with jitter, some missed, some extra.
 Both are built from run lengths directly, so making them takes seconds.
 
-Timed: ``fashion_seg.metrics.score_files`` (read both CSVs, resize truth to 512x512 on the run-length form, IoU by
+Timed: ``fashion_seg.evaluation.metrics.score_files`` (read both CSVs, resize truth to 512x512 on the run-length form, IoU by
 pycocotools, score), end to end. Reference, run side by side on the first ``--reference-images`` images: a plain
 implementation that decodes every mask to a full-size array, resizes it with OpenCV and computes IoU with numpy; its
 time is extrapolated to all images for the ratio.
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fashion_seg import metrics
+from fashion_seg.evaluation import metrics
 from fashion_seg.data import rle
 
 CLASSES = ["23", "31", "32", "1", "6", "10_3_20", "4", "33", "24", "8_5_20", "28", "14"]
@@ -110,7 +110,7 @@ def main() -> None:
         start = time.perf_counter()
         result = metrics.score_files(truth_csv, submission_csv)
         ours = time.perf_counter() - start
-    print(f"fashion_seg.metrics.score_files: score {result.score:.4f} in {ours:.1f} s "
+    print(f"fashion_seg.evaluation.metrics.score_files: score {result.score:.4f} in {ours:.1f} s "
           f"({1e3 * ours / args.images:.2f} ms per image)")
 
     subset_ids = truth["ImageId"].unique()[: args.reference_images]

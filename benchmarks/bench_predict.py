@@ -74,7 +74,7 @@ def network_stages(args) -> dict[str, float]:
     then up to the ProposalLayer's ROIs, then the whole detection graph (ROI heads and DetectionLayer included)."""
     import keras
 
-    from fashion_seg.inference import LoadedImage, Predictor
+    from fashion_seg.prediction.inference import LoadedImage, Predictor
     from fashion_seg.mrcnn.predictor import CompiledPredictor
 
     model = build_model(args, 1)
@@ -101,11 +101,11 @@ def network_stages(args) -> dict[str, float]:
 
 
 def run_batch_size(args, batch_size: int, paths: list[Path], work: Path) -> dict:
-    from fashion_seg.detections import DetectionStore
-    from fashion_seg.inference import PhaseTimes, Predictor
-    from fashion_seg.postprocess import PostProcessing
-    from fashion_seg.predict import predict_submission
-    from fashion_seg.tta import parse_tta
+    from fashion_seg.prediction.detections import DetectionStore
+    from fashion_seg.prediction.inference import PhaseTimes, Predictor
+    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.predict_images import predict_submission
+    from fashion_seg.prediction.tta import parse_tta
 
     keep_everything = PostProcessing(min_score=0.0, nms_iou=1.0, max_detections=1000, mask_threshold=0.5, min_area=0)
     size = None if args.out_size == "native" else int(args.out_size)
@@ -129,8 +129,8 @@ def reference_postprocessing(store, image_ids: list[str], size) -> tuple[float, 
     """(seconds per image for this package's post-processing + RLE, for matterport's full-resolution pasting +
     resize + encode, masks) on the same cached detections."""
     from fashion_seg.mrcnn.masks import paste_masks
-    from fashion_seg.postprocess import PostProcessing, grid_boxes, postprocess
-    from fashion_seg.submission import image_rows
+    from fashion_seg.prediction.postprocess import PostProcessing, grid_boxes, postprocess
+    from fashion_seg.prediction.submission import image_rows
 
     keep_everything = PostProcessing(min_score=0.0, nms_iou=1.0, max_detections=1000, mask_threshold=0.5, min_area=0)
     detections = [store.load(i) for i in image_ids]
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     from fashion_seg.data.synthetic import make_demo_dataset
-    from fashion_seg.submission import expected_image_ids
+    from fashion_seg.prediction.submission import expected_image_ids
 
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench_predict_"))

@@ -32,11 +32,11 @@ def child(count: int, folder: Path, mode: str) -> None:
     import pandas as pd
 
     from fashion_seg.checkpoints import inference_config
-    from fashion_seg.inference import Predictor
+    from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.postprocess import PostProcessing, postprocess
-    from fashion_seg.predict import predict_submission
-    from fashion_seg.submission import expected_image_ids
+    from fashion_seg.prediction.postprocess import PostProcessing, postprocess
+    from fashion_seg.prediction.predict_images import predict_submission
+    from fashion_seg.prediction.submission import expected_image_ids
 
     config = inference_config({"NAME": "memory", "NUM_CLASSES": 47, "BACKBONE": "resnet_tiny", "IMAGE_MIN_DIM": 64,
                                "IMAGE_MAX_DIM": 64, "PRE_NMS_LIMIT": 2000, "POST_NMS_ROIS_INFERENCE": 200}, {}, 1)

@@ -234,11 +234,11 @@ def bench_pipeline(args, table: Table, work: Path) -> None:
 def bench_predict(args, table: Table, work: Path) -> None:
     from fashion_seg.checkpoints import inference_config
     from fashion_seg.data.synthetic import make_demo_dataset
-    from fashion_seg.inference import Predictor
+    from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.postprocess import PostProcessing
-    from fashion_seg.predict import predict_submission
-    from fashion_seg.submission import expected_image_ids
+    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.predict_images import predict_submission
+    from fashion_seg.prediction.submission import expected_image_ids
 
     demo = make_demo_dataset(work / "demo", train_images=1, test_images=args.predict_images + 1, min_side=700,
                              max_side=2000, large_side=None)

@@ -145,11 +145,11 @@ def infer(args, work: Path) -> dict:
 
     from fashion_seg.checkpoints import inference_config
     from fashion_seg.data.synthetic import make_demo_dataset
-    from fashion_seg.inference import Predictor
+    from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.postprocess import PostProcessing
-    from fashion_seg.predict import predict_submission
-    from fashion_seg.submission import expected_image_ids
+    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.predict_images import predict_submission
+    from fashion_seg.prediction.submission import expected_image_ids
 
     keras.backend.clear_session()
     batch = args.infer_batch

@@ -16,7 +16,7 @@ import predict
 import train
 from fashion_seg.cli import run
 from fashion_seg.data.synthetic import make_demo_dataset
-from fashion_seg.submission import check_submission, expected_image_ids
+from fashion_seg.prediction.submission import check_submission, expected_image_ids
 
 TINY_DEMO = ["--set", "IMAGE_MIN_DIM=128", "--set", "IMAGE_MAX_DIM=128", "--set", "IMAGES_PER_GPU=2",
              "--set", "STEPS_PER_EPOCH=2", "--set", "VALIDATION_STEPS=1"]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_seg import attribute_metrics, metrics
+from fashion_seg.evaluation import attribute_metrics, metrics
 from fashion_seg.data import rle
 from fashion_seg.data.imaterialist import read_label_descriptions
 from fashion_seg.data.masks import resize_masks

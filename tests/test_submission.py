@@ -7,7 +7,7 @@ from PIL import Image
 
 from fashion_seg.data import rle
 from fashion_seg.data.masks import hard_overlap_suppression
-from fashion_seg.submission import (
+from fashion_seg.prediction.submission import (
     SubmissionWriter,
     check_submission,
     expected_image_ids,
@@ -135,7 +135,7 @@ def test_expected_images_from_a_folder_or_the_sample_and_native_size_checks(tmp_
 
 
 def test_composed_classids_pass_the_checker_and_unseen_attributes_are_refused(tmp_path):
-    from fashion_seg.class_ids import ClassIdComposer
+    from fashion_seg.prediction.class_ids import ClassIdComposer
 
     table = {10: (3, 14, 20), 31: ()}
     composer = ClassIdComposer.from_table(range(92), table)

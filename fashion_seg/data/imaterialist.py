@@ -41,6 +41,8 @@ KNOWN_SWAPPED_SIZE_IMAGES = ("f4d6e71fbffc3e891e5009fef2c8bf6b.jpg", "2ab8c02ce1
 COLUMNS_2019 = ["ImageId", "EncodedPixels", "Height", "Width", "ClassId"]
 COLUMNS_2020 = ["ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds"]
 SWAPPED_SIZE_POLICIES = ("skip", "rotate")
+#: the side of the square grid the competition's submissions encode their masks on (and the metric compares at)
+SUBMISSION_SIZE = 512
 
 _CLASS_ID_2019 = re.compile(r"\d+(?:_\d+)*", re.ASCII)
 _ATTRIBUTES_2020 = re.compile(r"(?:\d+(?:,\d+)*)?", re.ASCII)

@@ -325,8 +325,8 @@ def _batches(plan: TrainingPlan, config, data: _Data, request: TrainingRequest, 
 def _validation_scorer(plan: TrainingPlan, config, data: _Data, run_dir: Path):
     if plan.val_metric_every == 0:
         return None
-    from ..postprocess import load_preset
-    from ..predict import class_categories
+    from ..prediction.postprocess import load_preset
+    from ..prediction.predict_images import class_categories
     from .validation import ValidationScorer
 
     paths, ids, truth = data.validation_truth(plan.val_metric_images)

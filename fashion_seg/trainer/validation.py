@@ -1,7 +1,7 @@
 """The competition metric on validation images during training, by the same path as ``predict.py``:
-batched detection (:class:`fashion_seg.inference.Predictor`) with the current weights, post-processing
-(:mod:`fashion_seg.postprocess`) at 512x512, and the metric (:class:`fashion_seg.tuning.SettingsScorer`, i.e.
-:func:`fashion_seg.metrics.score_instances`).
+batched detection (:class:`fashion_seg.prediction.inference.Predictor`) with the current weights, post-processing
+(:mod:`fashion_seg.prediction.postprocess`) at 512x512, and the metric (:class:`fashion_seg.prediction.tuning.SettingsScorer`, i.e.
+:func:`fashion_seg.evaluation.metrics.score_instances`).
 
 The inference model is built once, beside the training model, with the configuration ``predict.py`` would read
 from the run's ``config.json`` (:func:`fashion_seg.checkpoints.inference_config`: permissive detection thresholds,
@@ -21,10 +21,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..checkpoints import inference_config
-from ..metrics import truth_instances
+from ..evaluation.metrics import truth_instances
 from ..mrcnn.weights import weight_layers
-from ..postprocess import PostProcessing
-from ..tuning import SettingsScorer
+from ..prediction.postprocess import PostProcessing
+from ..prediction.tuning import SettingsScorer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ValidationScorer:
     """The competition metric of the current training weights on fixed validation images.
 
     config: the training config; paths / image_ids: the validation images; truth: their rows (train.csv format);
-    categories: category id per class id (:func:`fashion_seg.predict.class_categories`); settings: the
+    categories: category id per class id (:func:`fashion_seg.prediction.predict_images.class_categories`); settings: the
     post-processing. The inference model runs ``batch_size`` images per call.
     """
 
@@ -66,7 +66,7 @@ class ValidationScorer:
         self.batch_size = batch_size
 
     def __call__(self, training_model: keras.Model, progress: bool = True) -> float:
-        from ..inference import Predictor
+        from ..prediction.inference import Predictor
 
         copy_weights(training_model, self.model.keras_model)
         predictor = Predictor([self.model], batch_size=self.batch_size)

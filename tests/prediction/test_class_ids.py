@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from fashion_seg.class_ids import ClassIdComposer, composer_for_weights, find_attributes_file, read_attributes_json
+from fashion_seg.prediction.class_ids import ClassIdComposer, composer_for_weights, find_attributes_file, read_attributes_json
 from fashion_seg.data.imaterialist import read_label_descriptions
 from fashion_seg.errors import ConfigError, DataError
 

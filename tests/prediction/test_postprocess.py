@@ -8,10 +8,10 @@ import pytest
 
 from fashion_seg.data import rle
 from fashion_seg.data.masks import hard_overlap_suppression
-from fashion_seg.detections import Detections
+from fashion_seg.prediction.detections import Detections
 from fashion_seg.errors import ConfigError
 from fashion_seg.mrcnn.masks import bilinear_weights, paste_masks, resize_probabilities
-from fashion_seg.postprocess import (
+from fashion_seg.prediction.postprocess import (
     PRESETS,
     PostProcessing,
     class_aware_nms,
@@ -189,14 +189,14 @@ def test_category_lists():
 
 
 def test_fast_weights_equal_the_reference_weights():
-    from fashion_seg.postprocess import _bilinear_weights
+    from fashion_seg.prediction.postprocess import _bilinear_weights
 
     for output in (1, 2, 13, 28, 29, 300, 700):
         np.testing.assert_array_equal(_bilinear_weights(28, output), bilinear_weights(28, output))
 
 
 def test_classids_carry_the_attributes_of_their_own_rows_after_filtering_and_nms():
-    from fashion_seg.class_ids import ClassIdComposer
+    from fashion_seg.prediction.class_ids import ClassIdComposer
     from fashion_seg.data.imaterialist import read_label_descriptions
 
     composer = ClassIdComposer.from_table(range(92), {0: [3, 14], 1: [14]}, read_label_descriptions())
@@ -224,7 +224,7 @@ def test_classids_carry_the_attributes_of_their_own_rows_after_filtering_and_nms
 
 
 def test_overlap_suppression_compares_the_full_classids():
-    from fashion_seg.class_ids import ClassIdComposer
+    from fashion_seg.prediction.class_ids import ClassIdComposer
 
     composer = ClassIdComposer.from_table(range(92), {0: [3, 14]})
     attributes = np.zeros((3, 92), np.float32)

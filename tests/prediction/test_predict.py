@@ -7,15 +7,16 @@ import tracemalloc
 import pytest
 
 from fashion_seg.data.imaterialist import read_label_descriptions, read_string_csv
-from fashion_seg.detections import DetectionStore
+from fashion_seg.prediction.detections import DetectionStore
 from fashion_seg.errors import DataError
-from fashion_seg.inference import Predictor, prefetched
-from fashion_seg.journal import journal_path
-from fashion_seg.metrics import score_frames
-from fashion_seg.postprocess import PRESETS
-from fashion_seg.predict import evaluate_submission, predict_submission
-from fashion_seg.submission import check_submission, expected_image_ids
-from fashion_seg.tta import parse_tta
+from fashion_seg.prediction.inference import Predictor, prefetched
+from fashion_seg.prediction.journal import journal_path
+from fashion_seg.evaluation.metrics import score_frames
+from fashion_seg.prediction.postprocess import PRESETS
+from fashion_seg.evaluation.evaluate import evaluate_submission
+from fashion_seg.prediction.predict_images import predict_submission
+from fashion_seg.prediction.submission import check_submission, expected_image_ids
+from fashion_seg.prediction.tta import parse_tta
 
 from .conftest import ColourBlobModel, blob_config, write_blob_images
 
@@ -196,7 +197,7 @@ def test_prefetching_raises_the_producers_error_and_stops_with_the_consumer():
 def test_validation_images_of_a_split_and_of_a_truth_file(tmp_path):
     from fashion_seg.data.split import split_data_dir, write_split
     from fashion_seg.data.synthetic import make_demo_dataset
-    from fashion_seg.predict import split_images, truth_images
+    from fashion_seg.evaluation.evaluate import split_images, truth_images
 
     demo = make_demo_dataset(tmp_path / "demo", train_images=6, test_images=2, max_side=240, large_side=None).root
     train_ids, val_ids, _ = split_data_dir(demo, val_images=2, seed=0)
@@ -226,8 +227,8 @@ def test_an_unreadable_image_gets_the_placeholder_and_the_run_goes_on(blob_image
 
 
 def test_a_model_with_an_attribute_head_writes_composed_classids(blob_images, tmp_path):
-    from fashion_seg.class_ids import ClassIdComposer
-    from fashion_seg.metrics import score_frames
+    from fashion_seg.prediction.class_ids import ClassIdComposer
+    from fashion_seg.evaluation.metrics import score_frames
 
     from .conftest import BLOB_ATTRIBUTES, AttributeBlobModel, with_blob_attributes
 

@@ -12,7 +12,7 @@ import predict
 from fashion_seg.cli import run
 from fashion_seg.data.imaterialist import read_string_csv
 from fashion_seg.data.synthetic import make_demo_dataset
-from fashion_seg.submission import check_submission, expected_image_ids
+from fashion_seg.prediction.submission import check_submission, expected_image_ids
 
 from .conftest import BLOB_ATTRIBUTES, AttributeBlobModel, attribute_config, with_blob_attributes, write_blob_images
 

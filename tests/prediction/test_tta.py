@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from fashion_seg.detections import DetectionStore, Detections, concatenate
+from fashion_seg.prediction.detections import DetectionStore, Detections, concatenate
 from fashion_seg.errors import ConfigError, DataError
-from fashion_seg.inference import Predictor
+from fashion_seg.prediction.inference import Predictor
 from fashion_seg.mrcnn.molding import detections_to_pixel_boxes
-from fashion_seg.postprocess import class_aware_nms
-from fashion_seg.tta import Augmentation, _resample_mask, merge_detections, parse_tta
+from fashion_seg.prediction.postprocess import class_aware_nms
+from fashion_seg.prediction.tta import Augmentation, _resample_mask, merge_detections, parse_tta
 
 from .conftest import PALETTE, ColourBlobModel, blob_config, draw_blob_image
 
@@ -77,7 +77,7 @@ def test_flip_is_its_own_inverse_and_mirrors_boxes():
 
 
 def _detect(predictor, image):
-    from fashion_seg.inference import LoadedImage
+    from fashion_seg.prediction.inference import LoadedImage
 
     batch = predictor.mold([LoadedImage("x.png", image, image.shape[:2])])
     return predictor.detect(batch)[0]

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from fashion_seg.class_ids import ClassIdComposer
+from fashion_seg.prediction.class_ids import ClassIdComposer
 from fashion_seg.data.imaterialist import read_label_descriptions
-from fashion_seg.detections import DetectionStore, Detections
-from fashion_seg.inference import Predictor
-from fashion_seg.metrics import truth_instances
-from fashion_seg.postprocess import PRESETS, load_preset, postprocess
-from fashion_seg.submission import expected_image_ids
-from fashion_seg.tuning import SettingsScorer, cached_detections, tune
+from fashion_seg.prediction.detections import DetectionStore, Detections
+from fashion_seg.prediction.inference import Predictor
+from fashion_seg.evaluation.metrics import truth_instances
+from fashion_seg.prediction.postprocess import PRESETS, load_preset, postprocess
+from fashion_seg.prediction.submission import expected_image_ids
+from fashion_seg.prediction.tuning import SettingsScorer, cached_detections, tune
 
 from .conftest import ColourBlobModel, blob_config
 
@@ -82,7 +82,7 @@ def attribute_validation():
     D: a shirt truth "0"; the model says zip-up 0.45: any opening-type threshold <= 0.45 makes it wrong, so the
        length threshold must go down alone (a global 0.3 would trade A for D).
     """
-    from fashion_seg.metrics import instances_from_masks
+    from fashion_seg.evaluation.metrics import instances_from_masks
 
     garment, sleeve = (10, 10, 200, 200), (300, 300, 400, 420)
     images = {"A": (1, {1: 0.35, 2: 0.25}, "0_1"), "B": (2, {1: 0.9, 14: 0.9}, "1"),

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import DataError
+from ..errors import DataError
 
 HEADER_PREFIX = "#fashion_seg-journal "
 DONE = "#done"

@@ -1,14 +1,10 @@
 """Prediction: image files -> a valid, complete submission file, restartable; and its evaluation against truth.
 
-:func:`predict_submission` streams images through a :class:`~fashion_seg.inference.Predictor` (loading overlapped
-with the network), post-processes each image (:mod:`fashion_seg.postprocess`), appends its rows to a journal
-(:mod:`fashion_seg.journal`) and, once every image is done, writes the submission atomically: every image, in the
+:func:`predict_submission` streams images through a :class:`~fashion_seg.prediction.inference.Predictor` (loading overlapped
+with the network), post-processes each image (:mod:`fashion_seg.prediction.postprocess`), appends its rows to a journal
+(:mod:`fashion_seg.prediction.journal`) and, once every image is done, writes the submission atomically: every image, in the
 order given, with the placeholder row for an image without masks. Memory does not grow with the number of images.
-A re-run with the same output and settings continues where an interrupted one stopped.
-
-:func:`evaluate_submission` scores a submission against truth: the competition metric at 512x512, COCO mask AP,
-a per-category table and truth | prediction pictures of the worst images.
-"""
+A re-run with the same output and settings continues where an interrupted one stopped."""
 
 from __future__ import annotations
 
@@ -25,15 +21,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from . import metrics
+from ..data.imaterialist import SUBMISSION_SIZE, LabelDescriptions
+from ..errors import DataError
 from .class_ids import ClassIdComposer
-from .data import rle
-from .data.imaterialist import LabelDescriptions, image_file_name, read_train_csv
 from .detections import DetectionStore
-from .errors import DataError
 from .inference import Predictor
 from .journal import PredictionJournal, journal_path
-from .postprocess import SUBMISSION_SIZE, PostProcessing, postprocess
+from .postprocess import PostProcessing, postprocess
 from .submission import SubmissionWriter, placeholder_row
 
 log = logging.getLogger(__name__)
@@ -90,7 +84,7 @@ def predict_submission(
     ``image_ids``: the ImageId of each path (default: the file names, as in the test folder). An image that cannot be
     read (missing, corrupt) gets the placeholder row and is reported (logged, and in the summary), so one bad file
     does not stop a long run. ``composer``: the ClassIds get the predicted attributes
-    (:func:`fashion_seg.postprocess.class_id_labels`); None: categories only.
+    (:func:`fashion_seg.prediction.postprocess.class_id_labels`); None: categories only.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -158,84 +152,3 @@ def _write_submission(journal: PredictionJournal, out: Path, image_ids: list[str
             if keep_scores:
                 scored.extend(rows)
     return writer.rows, scored
-
-
-# -------------------------------------------------------------------------------------------------------- evaluation
-
-
-def split_images(split_dir: str | os.PathLike, data_dir: str | os.PathLike, image_dir: str | os.PathLike | None = None
-                 ) -> tuple[list[Path], list[str], pd.DataFrame]:
-    """The validation images of a split (``dataHandling.py split``) of ``data_dir``: their paths (in ``image_dir``,
-    default ``DATA_DIR/train``), ImageIds and truth rows (train.csv format). Images the dataset leaves out (the known
-    swapped-size ones) are left out here too."""
-    from .data.split import load_split
-
-    kwargs = {} if image_dir is None else {"image_dir": image_dir}
-    _, validation = load_split(split_dir, data_dir, **kwargs)
-    paths = [Path(info["path"]) for info in validation.image_info]
-    ids = [info["id"] for info in validation.image_info]
-    truth = read_train_csv(Path(data_dir) / "train.csv")
-    truth = truth[truth["ImageId"].isin(set(ids))].reset_index(drop=True)
-    return paths, ids, truth
-
-
-def truth_images(truth_csv: str | os.PathLike, image_dir: str | os.PathLike
-                 ) -> tuple[list[Path], list[str], pd.DataFrame]:
-    """The images of a truth file (train.csv format, e.g. the demo's ``test_truth.csv``) in ``image_dir``: paths,
-    ImageIds and the truth rows."""
-    truth = read_train_csv(truth_csv)
-    image_dir = Path(image_dir)
-    ids = list(dict.fromkeys(truth["ImageId"]))
-    missing = [i for i in ids if not (image_dir / image_file_name(i)).exists()]
-    if missing:
-        raise DataError(f"{len(missing)} images of {truth_csv} are not in {image_dir}, e.g. {missing[0]}")
-    return [image_dir / image_file_name(i) for i in ids], ids, truth
-
-
-@dataclass
-class Evaluation:
-    """Scores of a submission against truth: the competition ``metric`` (:class:`~fashion_seg.metrics.MetricResult`,
-    at 512x512), ``coco`` mask AP figures (with the rows' scores) and the per-category ``table``."""
-
-    metric: metrics.MetricResult
-    coco: dict[str, float]
-    table: pd.DataFrame
-    overlays: list[Path] = field(default_factory=list)
-
-
-def evaluate_submission(
-    truth: pd.DataFrame,
-    submission_csv: str | os.PathLike,
-    scored_rows: Sequence[tuple[str, str, str, float]],
-    labels: LabelDescriptions,
-    size: int | None = SUBMISSION_SIZE,
-    image_dir: str | os.PathLike | None = None,
-    overlays: str | os.PathLike | None = None,
-    worst: int = 8,
-) -> Evaluation:
-    """Score ``submission_csv`` (masks on a ``size`` grid; None: native) against ``truth`` (train.csv format).
-
-    ``scored_rows``: the same rows with their scores (:attr:`PredictionSummary.scored_rows`), which COCO AP ranks
-    by. With ``overlays``, draws truth | prediction panels of the ``worst`` lowest-scoring images (from
-    ``image_dir``) there.
-    """
-    from .data.imaterialist import read_string_csv
-    from .visualize import draw_worst_images
-
-    submission = read_string_csv(submission_csv)
-    result = metrics.score_frames(truth, submission, SUBMISSION_SIZE, size, progress=False)
-    true_instances = metrics.truth_instances(truth, SUBMISSION_SIZE)
-    native = {image_id: (int(h), int(w)) for image_id, h, w in zip(truth["ImageId"], truth["Height"], truth["Width"])}
-    predicted: dict[str, list] = {}
-    for image_id, encoded, class_id, score in scored_rows:
-        grid = native[image_id] if size is None else (size, size)
-        runs = rle.resize_runs(rle.parse_runs(encoded, *grid), *grid, SUBMISSION_SIZE, SUBMISSION_SIZE)
-        predicted.setdefault(image_id, []).append(
-            (rle.runs_to_coco(runs, SUBMISSION_SIZE, SUBMISSION_SIZE), class_id, score))
-    coco = metrics.coco_mask_ap(true_instances, predicted)
-    evaluation = Evaluation(result, coco, result.per_class(labels))
-    if overlays is not None:
-        if image_dir is None:
-            raise DataError("drawing overlays needs the images' folder")
-        evaluation.overlays = draw_worst_images(truth, submission, result.per_image, image_dir, overlays, worst, size)
-    return evaluation

@@ -12,7 +12,7 @@ Steps, in order (:func:`postprocess`), each set by a :class:`PostProcessing` val
 6. drop masks left with fewer than ``min_area`` pixels (counted at the output size) or none.
 
 ClassIds: a detection's category, or, from a model with an attribute head and the run's ``attributes.json`` (a
-:class:`~fashion_seg.class_ids.ClassIdComposer`), its category plus the attributes at or above their thresholds
+:class:`~fashion_seg.prediction.class_ids.ClassIdComposer`), its category plus the attributes at or above their thresholds
 (``attribute_threshold``, and per attribute supercategory ``attribute_thresholds``), except for the categories in
 ``category_only``. Step 5 compares these full ClassIds, as the competition does. Without a composer or without
 attribute probabilities the attribute settings change nothing.
@@ -36,14 +36,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
+from ..data import rle
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..errors import ConfigError
+from ..mrcnn.boxes import compute_overlaps
 from .class_ids import ClassIdComposer
-from .data import rle
 from .detections import Detections
-from .errors import ConfigError
-from .mrcnn.boxes import compute_overlaps
-
-SUBMISSION_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -256,7 +255,7 @@ class Instances:
                 for runs, class_id, score in zip(self.runs(), self.class_ids, self.scores)]
 
     def coco(self) -> list[tuple[dict, str, float]]:
-        """``(pycocotools RLE, ClassId, score)`` per mask: the instances :mod:`fashion_seg.metrics` scores."""
+        """``(pycocotools RLE, ClassId, score)`` per mask: the instances :mod:`fashion_seg.evaluation.metrics` scores."""
         return [(rle.runs_to_coco(runs, *self.shape), class_id, float(score))
                 for runs, class_id, score in zip(self.runs(), self.class_ids, self.scores)]
 

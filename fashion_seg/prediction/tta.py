@@ -31,10 +31,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
+from ..mrcnn.boxes import compute_overlaps
+from ..mrcnn.molding import mold_inputs
 from .detections import Detections, concatenate
-from .errors import ConfigError
-from .mrcnn.boxes import compute_overlaps
-from .mrcnn.molding import mold_inputs
 
 DEFAULT_MERGE_IOU = 0.5
 

@@ -19,7 +19,7 @@ both sides to the scoring size on their run-length form (nearest neighbour, :fun
 In memory (training validation, threshold tuning): :func:`score_instances` takes, per ImageId, lists of
 ``(rle, class_id)`` or ``(rle, class_id, score)``; :func:`instances_from_masks` builds them from arrays, and
 :func:`frame_instances` from a truth and a submission table. What attributes cost (the score with attributes stripped,
-attribute precision / recall per supercategory) is :mod:`fashion_seg.attribute_metrics`.
+attribute precision / recall per supercategory) is :mod:`fashion_seg.evaluation.attribute_metrics`.
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
-from .data import rle
-from .data.imaterialist import LabelDescriptions, parse_class_id, read_string_csv
-from .errors import DataError, RLEError
+from ..data import rle
+from ..data.imaterialist import SUBMISSION_SIZE, LabelDescriptions, parse_class_id, read_string_csv
+from ..errors import DataError, RLEError
 
 THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 AVERAGES = ("image", "image_class")
-SUBMISSION_SIZE = 512
 
 #: ``(pycocotools RLE, ClassId string)`` or ``(pycocotools RLE, ClassId string, score)``
 Instance = tuple
@@ -253,7 +252,7 @@ def frame_instances(
     submission_size: int | None = SUBMISSION_SIZE,
 ) -> tuple[dict[str, list[Instance]], dict[str, list[Instance]]]:
     """Instances of a truth table and of a submission table at the scoring size, decoded once for several
-    measures (:func:`score_instances`, :func:`coco_mask_ap`, :mod:`fashion_seg.attribute_metrics`)."""
+    measures (:func:`score_instances`, :func:`coco_mask_ap`, :mod:`fashion_seg.evaluation.attribute_metrics`)."""
     true = truth_instances(truth, size)
     return true, submission_instances(submission, _native_sizes(truth), size, submission_size)
 

@@ -13,7 +13,7 @@ could only be wrong). Categories listed as ``category_only`` get their category 
 head's output <-> ``attribute_ids[j]``; ``category_attributes``: the attribute ids seen with each category.
 
 Thresholds are per attribute supercategory of the label file (``length``, ``silhouette``, ``opening type``, ...), with
-one global value for the rest (:meth:`ClassIdComposer.thresholds`); :mod:`fashion_seg.tuning` says why.
+one global value for the rest (:meth:`ClassIdComposer.thresholds`); :mod:`fashion_seg.prediction.tuning` says why.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .data.imaterialist import LabelDescriptions, format_class_id
-from .errors import ConfigError, DataError
-from .json_files import read_json
-from .mrcnn.run_names import RUN_DIR
+from ..data.imaterialist import LabelDescriptions, format_class_id
+from ..errors import ConfigError, DataError
+from ..json_files import read_json
+from ..mrcnn.run_names import RUN_DIR
 
 log = logging.getLogger(__name__)
 

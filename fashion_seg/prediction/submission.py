@@ -22,17 +22,16 @@ from typing import Collection, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_write
-from .data import rle
-from .data.images import image_size
-from .data.imaterialist import LabelDescriptions, parse_class_id, read_label_descriptions, read_string_csv
-from .data.masks import resize_masks
-from .errors import DataError, RLEError
-from .data.masks import hard_overlap_suppression
+from ..atomic import atomic_write
+from ..data import rle
+from ..data.images import image_size
+from ..data.imaterialist import (SUBMISSION_SIZE, LabelDescriptions, parse_class_id, read_label_descriptions,
+                                 read_string_csv)
+from ..data.masks import hard_overlap_suppression, resize_masks
+from ..errors import DataError, RLEError
 
 COLUMNS = ["ImageId", "EncodedPixels", "ClassId"]
 PLACEHOLDER_CLASS_ID = "23"
-SUBMISSION_SIZE = 512
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Row = tuple[str, str, str]

@@ -1,19 +1,19 @@
 """Search for the post-processing thresholds that score best on validation images.
 
 The network runs once per validation image (its raw detections, mask probabilities included, are cached in a
-:class:`~fashion_seg.detections.DetectionStore`); every trial only re-runs post-processing and the competition
+:class:`~fashion_seg.prediction.detections.DetectionStore`); every trial only re-runs post-processing and the competition
 metric at 512x512 on those cached detections. The search is coordinate ascent from a starting preset: each
 parameter in turn takes the grid value that scores best with the others fixed, in rounds until a round changes
 nothing. Optionally it then drops, one at a time, the categories whose predictions cost more than they earn (the 1st
 place's largest gain on the real data came from dropping categories 0-12).
 
 Attributes (a model with an attribute head and its run's ``attributes.json``: a
-:class:`~fashion_seg.class_ids.ClassIdComposer`): after the thresholds above, rounds of
+:class:`~fashion_seg.prediction.class_ids.ClassIdComposer`): after the thresholds above, rounds of
 
 1. one global attribute threshold (:data:`DEFAULT_ATTRIBUTE_GRID`);
 2. per attribute supercategory (``length``, ``silhouette``, ``opening type``, ...: 7 in 2019), a threshold that
    overrides the global one where it scores better;
-3. per attribute-bearing category, one of three choices (:data:`~fashion_seg.postprocess.CATEGORY_CHOICES`): its
+3. per attribute-bearing category, one of three choices (:data:`~fashion_seg.prediction.postprocess.CATEGORY_CHOICES`): its
    detections with their attributes, as the category alone (what wins where its truth mostly has none), or
    dropped (the 1st place's choice for categories 0-12, when neither matches the truth's ClassIds),
 
@@ -41,12 +41,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .detections import DetectionStore, Detections
-from .errors import DataError
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..errors import DataError
+from ..evaluation.metrics import score_instances
 from .class_ids import ClassIdComposer
+from .detections import DetectionStore, Detections
 from .inference import Predictor
-from .metrics import score_instances
-from .postprocess import CATEGORY_CHOICES, SUBMISSION_SIZE, PRESETS, PostProcessing, postprocess
+from .postprocess import CATEGORY_CHOICES, PRESETS, PostProcessing, postprocess
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SettingsScorer:
     """The competition metric (512x512, mean over images) of post-processing settings on cached detections.
 
     ``detections``: ImageId -> raw detections; ``truth``: ImageId -> ``(pycocotools RLE, ClassId)`` at 512x512
-    (:func:`fashion_seg.metrics.truth_instances`); ``composer``: ClassIds with the predicted attributes (None:
+    (:func:`fashion_seg.evaluation.metrics.truth_instances`); ``composer``: ClassIds with the predicted attributes (None:
     categories only). Scores are remembered per setting.
     """
 

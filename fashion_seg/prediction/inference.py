@@ -4,7 +4,7 @@ checkpoint x augmentation, and the merged raw detections of each image.
     predictor = Predictor([model], parse_tta("flip"), batch_size=4)
     for batch in predictor.batches(paths):              # loads and molds ahead in a thread
         for image, detections in zip(batch.images, predictor.detect(batch)):
-            ...                                          # detections: fashion_seg.detections.Detections
+            ...                                          # detections: fashion_seg.prediction.detections.Detections
 
 A model is anything with a ``config`` (:class:`fashion_seg.mrcnn.config.Config`) and
 ``raw_detections(molded_images, image_metas) -> (detections [B, N, 6], masks [B, N, h, w])`` (normalized
@@ -12,7 +12,7 @@ A model is anything with a ``config`` (:class:`fashion_seg.mrcnn.config.Config`)
 :class:`fashion_seg.mrcnn.model.MaskRCNN` provides. A model with an attribute head (config ``ATTRIBUTE_HEAD``) is
 run through ``raw_detections_with_attributes(molded_images, image_metas) -> (detections, masks, attributes)``
 instead, ``attributes [B, N, NUM_ATTRIBUTES]`` each detection row's attribute probabilities; they travel with the
-detections (:attr:`fashion_seg.detections.Detections.attributes`). The checkpoints of an ensemble must agree on
+detections (:attr:`fashion_seg.prediction.detections.Detections.attributes`). The checkpoints of an ensemble must agree on
 having one. Batches are padded to ``batch_size`` by repeating the last image, so
 one compiled graph serves every batch.
 
@@ -34,9 +34,9 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 import numpy as np
 
-from .data.images import image_size, load_image
+from ..data.images import image_size, load_image
+from ..errors import ConfigError, DataError
 from .detections import Detections
-from .errors import ConfigError, DataError
 from .tta import DEFAULT_MERGE_IOU, Augmentation, merge_detections
 
 T = TypeVar("T")
@@ -98,7 +98,7 @@ class Predictor:
     """Raw detections of images from one or several models (checkpoints) under test-time augmentations.
 
     ``merge_iou``: IoU above which detections of one class from different sources (and within one source) are
-    merged (:func:`fashion_seg.tta.merge_detections`). ``batch_size``: images per network call.
+    merged (:func:`fashion_seg.prediction.tta.merge_detections`). ``batch_size``: images per network call.
     """
 
     def __init__(self, models: Sequence[DetectionModel], augmentations: Sequence[Augmentation] = (Augmentation(),),

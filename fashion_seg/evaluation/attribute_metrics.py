@@ -1,13 +1,13 @@
 """What attributes cost and gain: the category-only score, and attribute precision / recall / F1 per supercategory.
 
-The competition metric (:mod:`fashion_seg.metrics`) matches ClassId strings exactly, so a dress with one wrong
+The competition metric (:mod:`fashion_seg.evaluation.metrics`) matches ClassId strings exactly, so a dress with one wrong
 attribute scores like a missed dress plus a false one. Two measures separate the masks from the attributes:
 
 - :func:`strip_attributes` maps every ClassId to its category (``"10_3_14"`` -> ``"10"``); the competition metric
   of both sides stripped is the score the masks and categories alone would get.
 - :func:`attribute_scores` matches true and predicted instances by category and mask only: within one image, a
   true and a predicted instance of the same category match when their mask IoU is > 0.5, greedily by decreasing IoU,
-  one to one (:func:`fashion_seg.metrics.greedy_matches`); their attributes play no part in matching. Over the
+  one to one (:func:`fashion_seg.evaluation.metrics.greedy_matches`); their attributes play no part in matching. Over the
   matched pairs, for each attribute supercategory of ``label_descriptions.json`` (length, opening type, silhouette,
   textile finishing..., textile pattern, animal, waistline): an attribute on both sides is correct (a true
   positive), one only predicted is a false positive, one only true a false negative. Counts are summed over the
@@ -15,7 +15,7 @@ attribute scores like a missed dress plus a false one. Two measures separate the
   F1 = 2 correct / (true + predicted) (= 2 P R / (P + R), and 0 when nothing is correct); NaN where a denominator
   is 0. Unmatched instances are the competition metric's business and are not counted here.
 
-Inputs are those of :func:`fashion_seg.metrics.score_instances`: ImageId -> list of ``(pycocotools RLE, ClassId
+Inputs are those of :func:`fashion_seg.evaluation.metrics.score_instances`: ImageId -> list of ``(pycocotools RLE, ClassId
 string[, score])``, the masks of one image of one size. Empty masks are not instances.
 """
 
@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pycocotools.mask as coco_mask
 
-from .data.imaterialist import LabelDescriptions, parse_class_id
-from .errors import DataError
+from ..data.imaterialist import LabelDescriptions, parse_class_id
+from ..errors import DataError
 from .metrics import Instance, greedy_matches
 
 MATCH_IOU = 0.5

@@ -2,8 +2,8 @@
 
 This is the value that travels between the stages of prediction: the network's output is turned into it
 (:meth:`Detections.from_network`), test-time augmentations and checkpoints are merged as it
-(:func:`fashion_seg.tta.merge_detections`), it is cached on disk for threshold tuning (:class:`DetectionStore`),
-and post-processing turns it into masks (:func:`fashion_seg.postprocess.postprocess`).
+(:func:`fashion_seg.prediction.tta.merge_detections`), it is cached on disk for threshold tuning (:class:`DetectionStore`),
+and post-processing turns it into masks (:func:`fashion_seg.prediction.postprocess.postprocess`).
 
 Coordinates: ``boxes`` are float ``(y1, x1, y2, x2)`` in the ORIGINAL image's pixels, edge coordinates (pixel ``y``
 spans ``[y, y + 1)``; ``y2``, ``x2`` exclusive), not rounded, so that they can be scaled to any output size (rounding
@@ -25,9 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import DataError
-from .mrcnn.boxes import norm_boxes
+from ..atomic import atomic_write
+from ..errors import DataError
+from ..mrcnn.boxes import norm_boxes
 
 MASK_SHAPE = (28, 28)
 
