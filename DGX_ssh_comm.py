@@ -12,7 +12,7 @@ See README.md ("Remote training on a GPU workstation") and ``python DGX_ssh_comm
 import sys
 
 from fashion_seg.cli import run
-from fashion_seg.remote.cli import main
+from fashion_seg.remote.commands import main
 
 if __name__ == "__main__":
     sys.exit(run(main))

@@ -8,7 +8,7 @@
         follow_log(host, job, sys.stdout.buffer.write)
         fetch(host, job, ".", "checkpoints")
 
-The command-line front end is ``DGX_ssh_comm.py`` (:mod:`fashion_seg.remote.cli`).
+The command-line front end is ``DGX_ssh_comm.py`` (:mod:`fashion_seg.remote.commands`).
 """
 
 from .connection import RemoteHost, connect

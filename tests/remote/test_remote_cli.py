@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fashion_seg.cli import EXIT_USER_ERROR, run
-from fashion_seg.remote.cli import build_parser, main
+from fashion_seg.remote.commands import build_parser, main
 from fashion_seg.remote.tunnel import PortForwarder
 
 REPO = Path(__file__).resolve().parents[2]

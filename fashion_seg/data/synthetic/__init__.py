@@ -30,12 +30,12 @@ Every attribute follows from what is drawn, so that a model can see it:
 A coat is worn over pants, whose legs show below it. Shorts, tops, jackets, coats and the accessories carry no
 attributes.
 
-Modules: :mod:`.repertoire` (ids, lines, colours), :mod:`.canvas` (painting and visible masks), :mod:`.garments`
+Modules: :mod:`.repertoire` (ids, lines, colours), :mod:`.painting` (painting and visible masks), :mod:`.garments`
 (a figure and its outfit), :mod:`.scenes` (a whole scene), :mod:`.writer` (the dataset on disk),
 :mod:`.perturbation` (an imperfect submission from the truth).
 """
 
-from .canvas import Canvas, SceneInstance
+from .painting import Canvas, SceneInstance
 from .garments import Figure, draw_dress, draw_figure, draw_pants, draw_skirt
 from .perturbation import perturb_truth
 from .repertoire import (SHIRT, TOP, SWEATER, JACKET, PANTS, SHORTS, SKIRT, COAT, DRESS, GLASSES, HAT, BELT, SHOE, BAG, COLLAR, LAPEL, SLEEVE, POCKET, NECKLINE, ZIPPER, MINI, KNEE, MAXI, ZIP_UP, ASYMMETRICAL, SYMMETRICAL, STRAIGHT, WIDE_LEG, HEM_LINES, ANKLE_WIDTHS, STYLE, SKIN)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .canvas import Canvas
+from .painting import Canvas
 from .repertoire import (ANKLE_WIDTHS, ASYMMETRICAL, BAG, BELT, COAT, COLLAR, DRESS, GLASSES, HAT, HEM_LINES, JACKET, KNEE, LAPEL, MAXI, MINI, NECKLINE, PANTS, POCKET, SHIRT, SHOE, SHORTS, SKIN, SKIRT, SLEEVE, STRAIGHT, SWEATER, SYMMETRICAL, TOP, WIDE_LEG, ZIPPER, ZIP_UP)
 
 

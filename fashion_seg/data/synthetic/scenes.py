@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from ..masks import hard_overlap_suppression
-from .canvas import Canvas, SceneInstance
+from .painting import Canvas, SceneInstance
 from .garments import draw_figure
 
 
