@@ -56,9 +56,9 @@ def bilinear_weights(source_size: int, output_size: int) -> np.ndarray:
     lower = lower.astype(np.int64)
     weights = np.zeros((output_size, source_size + 2), dtype=np.float64)  # one guard column on each side
     rows = np.arange(output_size)
-    np.add.at(weights, (rows, lower + 1), 1.0 - fraction)
-    np.add.at(weights, (rows, lower + 2), fraction)
-    return weights[:, 1:-1]
+    weights[rows, lower + 1] = 1.0 - fraction  # the two weights of a row are in two different columns
+    weights[rows, lower + 2] = fraction
+    return weights[:, 1:-1].copy()
 
 
 def resize_probabilities(mask: np.ndarray, output_shape: tuple[int, int]) -> np.ndarray:

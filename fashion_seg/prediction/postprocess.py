@@ -41,6 +41,7 @@ from ..data import rle
 from ..data.imaterialist import SUBMISSION_SIZE
 from ..errors import ConfigError
 from ..mrcnn.boxes import compute_overlaps
+from ..mrcnn.masks import bilinear_weights
 from .class_ids import ClassIdComposer
 from .detections import Detections
 
@@ -341,32 +342,19 @@ def _binarise(rows: np.ndarray, mask: np.ndarray, cols: np.ndarray, threshold: f
 
 
 def _bilinear_weights(source_size: int, output_size: int) -> np.ndarray:
-    """:func:`fashion_seg.mrcnn.masks.bilinear_weights` (the same values), remembered for the box sides of a
-    512x512 submission grid, which come back image after image (at most ~30 MB of them)."""
+    """:func:`fashion_seg.mrcnn.masks.bilinear_weights`, remembered for the box sides of a 512x512 submission grid,
+    which come back image after image (at most ~30 MB of them)."""
     if output_size <= _CACHED_SIDES:
         return _cached_weights(source_size, output_size)
-    return _weights(source_size, output_size)
+    return bilinear_weights(source_size, output_size)
 
 
 _CACHED_SIDES = 640
 
 
-def _weights(source_size: int, output_size: int) -> np.ndarray:
-    """Built by assignment: each output row has its two weights in two different columns."""
-    position = (np.arange(output_size, dtype=np.float64) + 0.5) * (source_size / output_size) - 0.5
-    lower = np.floor(position)
-    fraction = position - lower
-    lower = lower.astype(np.int64)
-    weights = np.zeros((output_size, source_size + 2), dtype=np.float64)  # a guard column on each side
-    rows = np.arange(output_size)
-    weights[rows, lower + 1] = 1.0 - fraction
-    weights[rows, lower + 2] = fraction
-    return weights[:, 1:-1].copy()
-
-
 @functools.lru_cache(maxsize=2 * _CACHED_SIDES)
 def _cached_weights(source_size: int, output_size: int) -> np.ndarray:
-    weights = _weights(source_size, output_size)
+    weights = bilinear_weights(source_size, output_size)
     weights.flags.writeable = False
     return weights
 

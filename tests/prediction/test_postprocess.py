@@ -188,11 +188,13 @@ def test_category_lists():
         parse_categories("5-2")
 
 
-def test_fast_weights_equal_the_reference_weights():
-    from fashion_seg.prediction.postprocess import _bilinear_weights
-
+def test_bilinear_weights_are_pixel_centre_aligned_and_sum_to_one_inside_the_source():
     for output in (1, 2, 13, 28, 29, 300, 700):
-        np.testing.assert_array_equal(_bilinear_weights(28, output), bilinear_weights(28, output))
+        weights = bilinear_weights(28, output)
+        position = (np.arange(output) + 0.5) * 28 / output - 0.5
+        inside = (position >= 0) & (position <= 27)
+        np.testing.assert_allclose(weights[inside].sum(axis=1), 1.0)
+        np.testing.assert_allclose(weights[inside] @ np.arange(28.0), position[inside])  # interpolates a ramp exactly
 
 
 def test_classids_carry_the_attributes_of_their_own_rows_after_filtering_and_nms():
