@@ -25,10 +25,16 @@ from fashion_seg.errors import DataError
 
 
 def make_demo(args) -> int:
-    from fashion_seg.data.synthetic import make_demo_dataset
+    if args.scenes == "crowded":
+        from fashion_seg.data.crowded_scenes import make_crowded_dataset
 
-    demo = make_demo_dataset(args.out, seed=args.seed, train_images=args.train_images, test_images=args.test_images,
-                             large_side=args.large_side or None)
+        demo = make_crowded_dataset(args.out, seed=args.seed, train_images=args.train_images,
+                                    test_images=args.test_images)
+    else:
+        from fashion_seg.data.synthetic import make_demo_dataset
+
+        demo = make_demo_dataset(args.out, seed=args.seed, train_images=args.train_images,
+                                 test_images=args.test_images, large_side=args.large_side or None)
     print(f"wrote {demo.root}: {demo.train_images} train images ({demo.train_rows} masks), "
           f"{demo.test_images} test images ({demo.test_rows} masks in test_truth.csv)")
     return 0
@@ -169,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--train-images", type=int, default=40)
     command.add_argument("--test-images", type=int, default=8)
     command.add_argument("--large-side", type=int, default=3000,
-                         help="long side of the one large train image (0: none)")
+                         help="long side of the one large train image (0: none; simple scenes only)")
+    command.add_argument("--scenes", choices=["simple", "crowded"], default="simple",
+                         help="simple (default): 1-3 figures side by side on a plain background; crowded: 1-4 "
+                              "overlapping people on clutter, 128-1024 px images, small parts, 1 in 5 grayscale")
     command.set_defaults(handler=make_demo)
 
     command = commands.add_parser("validate", help="list every problem of train.csv and the images; exit 1 if any")
