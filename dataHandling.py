@@ -73,11 +73,29 @@ def stats(args) -> int:
     result = compute_stats(annotations, labels)
     print(result.summary())
     paths = write_stats(result, args.out)
+    paths += anchor_report(annotations, args.profile, args.out)
     if args.samples:
         dataset = FashionDataset(annotations, Path(args.data_dir) / "train", labels)
         paths += visualize.draw_dataset_samples(dataset, Path(args.out) / "samples", args.samples)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
+
+
+def anchor_report(annotations, profile: str, out_dir) -> list:
+    """Print the box sizes at the profile's training scale against its anchor scales; write the table and chart."""
+    import config
+    from fashion_seg.data.anchor_fit import box_sizes, fit_anchors, write_anchor_fit
+    from fashion_seg.errors import ConfigError
+
+    if profile not in config.PROFILES:
+        raise ConfigError(f"--profile {profile}: no such profile; choose one of {', '.join(config.PROFILES)}")
+    training = config.FashionConfig(**config.PROFILES[profile].config)
+    sizes = box_sizes(annotations, training)
+    if sizes.size == 0:
+        return []
+    fit = fit_anchors(sizes, training.RPN_ANCHOR_SCALES)
+    print(f"\nanchors of profile {profile} ({training.IMAGE_MAX_DIM} px):\n{fit.summary()}")
+    return write_anchor_fit(fit, sizes, out_dir)
 
 
 def split(args) -> int:
@@ -195,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--data-dir", required=True)
     command.add_argument("--out", required=True)
     command.add_argument("--samples", type=int, default=4, help="training images drawn with their masks (default 4)")
+    command.add_argument("--profile", default="gpu", help="report box sizes at this train.py profile's training "
+                         "scale against its RPN_ANCHOR_SCALES, and suggest scales (default gpu: 1024 px)")
     command.set_defaults(handler=stats)
 
     command = commands.add_parser("split", help="stratified train/validation split of the training images")
