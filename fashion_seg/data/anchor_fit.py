@@ -6,8 +6,8 @@ scaled as the config's resize mode scales it, :func:`fashion_seg.mrcnn.canvas.mo
 to the anchor scale nearest to it in octaves (log2); a box more than half an octave from every scale is poorly
 covered: with the three aspect ratios its best anchor overlap stays below the RPN's positive IoU.
 
-Suggested scales (:func:`suggest_anchor_scales`): one per pyramid level, evenly spaced in log2 from the 2nd to the
-98th percentile of the sizes (octaves apart when that range spans four octaves), rounded to whole pixels.
+Suggested scales (:func:`suggest_anchor_scales`): one per pyramid level, an octave apart, placed where they leave
+the fewest of the boxes between the 2nd and the 98th percentile poorly covered.
 """
 
 from __future__ import annotations
@@ -64,16 +64,25 @@ def box_sizes(annotations: pd.DataFrame, config) -> np.ndarray:
 
 def suggest_anchor_scales(sizes: Sequence[float], levels: int = 5, low: float = 2.0, high: float = 98.0
                           ) -> tuple[int, ...]:
-    """``levels`` increasing whole-pixel scales, evenly spaced in log2 from the ``low``-th to the ``high``-th
-    percentile of ``sizes`` (at least 1 px apart)."""
+    """``levels`` whole-pixel scales an octave apart (FPN doubles the stride from level to level), placed to cover
+    the sizes between the ``low``-th and ``high``-th percentile: the smallest scale is searched in 1/64-octave
+    steps over the octave around the ``low``-th percentile, and the placement with the fewest of those boxes more
+    than :data:`POOR_COVERAGE_OCTAVES` from every scale wins; ties go to the smallest mean distance (octaves) to
+    the nearest scale, then to the smaller scales."""
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.size == 0:
         raise ValueError("no boxes to fit anchor scales to")
-    first, last = np.log2(np.percentile(sizes, [low, high]))
-    scales = []
-    for value in np.round(2 ** np.linspace(first, last, levels)).astype(int):
-        scales.append(max(int(value), scales[-1] + 1 if scales else 1))
-    return tuple(scales)
+    first, last = np.percentile(sizes, [low, high])
+    inliers = sizes[(sizes >= first) & (sizes <= last)]
+    best, best_key = None, None
+    for step in range(64):
+        smallest = max(1, int(round(2 ** (np.log2(first) - 0.5 + step / 64))))
+        scales = tuple(smallest * 2 ** level for level in range(levels))
+        _, distance = _octaves_to_nearest(inliers, scales)
+        key = (int((distance > POOR_COVERAGE_OCTAVES).sum()), round(float(distance.mean()), 12), smallest)
+        if best_key is None or key < best_key:
+            best, best_key = scales, key
+    return best
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class AnchorFit:
             self.coverage.to_string(index=False, float_format=lambda v: f"{v:.2f}"),
             f"RPN_ANCHOR_SCALES {self.scales}: {self.poorly_covered:.1%} of the boxes more than "
             f"{POOR_COVERAGE_OCTAVES:g} octave from every scale",
-            f"suggested RPN_ANCHOR_SCALES {self.suggested} (log-spaced over p2-p98): {self.poorly_covered_suggested:.1%}"
+            f"suggested RPN_ANCHOR_SCALES {self.suggested} (octaves fitted to p2-p98): {self.poorly_covered_suggested:.1%}"
             " poorly covered; use --set RPN_ANCHOR_SCALES=" + ",".join(str(s) for s in self.suggested),
         ])
 

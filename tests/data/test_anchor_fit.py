@@ -37,11 +37,14 @@ def test_box_sizes_are_measured_at_the_training_scale():
     np.testing.assert_allclose(box_sizes(annotations, SQUARE_200), [20.0, 8.0])  # empty and broken rows skipped
 
 
-def test_suggested_scales_are_log_spaced_over_the_2nd_to_98th_percentile():
-    sizes = [10.0] * 50 + [160.0] * 50
-    assert suggest_anchor_scales(sizes) == (10, 20, 40, 80, 160)
-    assert suggest_anchor_scales([12.0] * 10 + [27.0] * 10, levels=3) == (12, 18, 27)
-    assert suggest_anchor_scales([5.0] * 20, levels=3) == (5, 6, 7)  # one size: kept increasing by 1 px
+def test_suggested_scales_are_octaves_placed_over_the_2nd_to_98th_percentile():
+    assert suggest_anchor_scales([10.0] * 50 + [160.0] * 50) == (10, 20, 40, 80, 160)
+    assert suggest_anchor_scales([5.0] * 20, levels=3) == (5, 10, 20)
+    # 12 px and 40 px: 10-20-40 and 12-24-48 both leave one of them log2(1.2) = 0.26 octave from a scale, 14-28-56
+    # leaves both further; of the two best the smaller scales win
+    assert suggest_anchor_scales([12.0] * 10 + [40.0] * 10, levels=3) == (10, 20, 40)
+    # an outlier beyond the 98th percentile does not pull the scales
+    assert suggest_anchor_scales([10.0] * 100 + [5000.0]) == (10, 20, 40, 80, 160)
     with pytest.raises(ValueError):
         suggest_anchor_scales([])
 
