@@ -81,6 +81,23 @@ PROFILES = {profile.name: profile for profile in (
                           decay_epochs=(16,), data_dir="demo", val_fraction=0.2, val_metric_every=5,
                           val_metric_images=16),
     ),
+    Profile(
+        "cpu-crowded",
+        "crowded scenes on a CPU (dataHandling.py make-demo --scenes crowded): the demo's narrow ResNet from random "
+        "weights at 512x512 (small parts stay 10-30 px), anchors fitted to the boxes (dataHandling.py stats), "
+        "more ROIs for the crowds; 2 images per step, 1 heads epoch then all layers, the rate cut tenfold for the "
+        "last epochs; about 20 minutes on 2 cores (docs-notes/crowded.md)",
+        config={"BACKBONE": "resnet_tiny", "IMAGE_MIN_DIM": 512, "IMAGE_MAX_DIM": 512,
+                "RPN_ANCHOR_SCALES": (12, 24, 48, 96, 192), "TOP_DOWN_PYRAMID_SIZE": 64, "RPN_CONV_FILTERS": 64,
+                "FPN_CLASSIF_FC_LAYERS_SIZE": 256, "MASK_HEAD_FILTERS": 32, "IMAGES_PER_GPU": 2,
+                "TRAIN_BN": None,  # from random weights: batch statistics (see the demo profile)
+                "PRE_NMS_LIMIT": 2000, "POST_NMS_ROIS_TRAINING": 500, "POST_NMS_ROIS_INFERENCE": 300,
+                "RPN_TRAIN_ANCHORS_PER_IMAGE": 256, "TRAIN_ROIS_PER_IMAGE": 64, "MAX_GT_INSTANCES": 100,
+                "MINI_MASK_SHAPE": (28, 28), "DETECTION_MAX_INSTANCES": 100, "LEARNING_RATE": 0.02,
+                "STEPS_PER_EPOCH": 50, "VALIDATION_STEPS": 2},
+        plan=TrainingPlan(stages=parse_stages("heads:1,all:24"), augmentation="seed", warmup_steps=100,
+                          decay_epochs=(20,), data_dir="crowded", val_fraction=0.2, val_metric_every=0),
+    ),
 )}
 
 DEFAULT_PROFILE = "gpu"
