@@ -7,7 +7,7 @@ to the anchor scale nearest to it in octaves (log2); a box more than half an oct
 covered: with the three aspect ratios its best anchor overlap stays below the RPN's positive IoU.
 
 Suggested scales (:func:`suggest_anchor_scales`): one per pyramid level, an octave apart, placed where they leave
-the fewest of the boxes between the 2nd and the 98th percentile poorly covered.
+the fewest boxes poorly covered and lie closest to the boxes between the 2nd and the 98th percentile.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ def box_sizes(annotations: pd.DataFrame, config) -> np.ndarray:
 def suggest_anchor_scales(sizes: Sequence[float], levels: int = 5, low: float = 2.0, high: float = 98.0
                           ) -> tuple[int, ...]:
     """``levels`` whole-pixel scales an octave apart (FPN doubles the stride from level to level), placed to cover
-    the sizes between the ``low``-th and ``high``-th percentile: the smallest scale is searched in 1/64-octave
-    steps over the octave around the ``low``-th percentile, and the placement with the fewest of those boxes more
-    than :data:`POOR_COVERAGE_OCTAVES` from every scale wins; ties go to the smallest mean distance (octaves) to
-    the nearest scale, then to the smaller scales."""
+    the sizes: the smallest scale is searched in 1/64-octave steps over the octave around the ``low``-th
+    percentile, and the placement with the fewest boxes more than :data:`POOR_COVERAGE_OCTAVES` from every scale
+    wins; ties go to the smallest mean distance (octaves) to the nearest scale of the boxes between the ``low``-th
+    and the ``high``-th percentile (outliers left out), then to the smaller scales."""
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.size == 0:
         raise ValueError("no boxes to fit anchor scales to")
@@ -78,8 +78,9 @@ def suggest_anchor_scales(sizes: Sequence[float], levels: int = 5, low: float = 
     for step in range(64):
         smallest = max(1, int(round(2 ** (np.log2(first) - 0.5 + step / 64))))
         scales = tuple(smallest * 2 ** level for level in range(levels))
-        _, distance = _octaves_to_nearest(inliers, scales)
-        key = (int((distance > POOR_COVERAGE_OCTAVES).sum()), round(float(distance.mean()), 12), smallest)
+        _, distance = _octaves_to_nearest(sizes, scales)
+        _, inlier_distance = _octaves_to_nearest(inliers, scales)
+        key = (int((distance > POOR_COVERAGE_OCTAVES).sum()), round(float(inlier_distance.mean()), 12), smallest)
         if best_key is None or key < best_key:
             best, best_key = scales, key
     return best
@@ -106,7 +107,7 @@ class AnchorFit:
             self.coverage.to_string(index=False, float_format=lambda v: f"{v:.2f}"),
             f"RPN_ANCHOR_SCALES {self.scales}: {self.poorly_covered:.1%} of the boxes more than "
             f"{POOR_COVERAGE_OCTAVES:g} octave from every scale",
-            f"suggested RPN_ANCHOR_SCALES {self.suggested} (octaves fitted to p2-p98): {self.poorly_covered_suggested:.1%}"
+            f"suggested RPN_ANCHOR_SCALES {self.suggested} (octaves fitted to the boxes): {self.poorly_covered_suggested:.1%}"
             " poorly covered; use --set RPN_ANCHOR_SCALES=" + ",".join(str(s) for s in self.suggested),
         ])
 
