@@ -2,9 +2,9 @@
 """Data tools for the iMaterialist Fashion 2019 competition files: demo data, validation, statistics, split, resized
 image cache, scoring and submission checks.
 
-    python dataHandling.py make-demo --out demo
+    python dataHandling.py make-demo --out demo [--scenes crowded]
     python dataHandling.py validate --data-dir demo [--fix cleaned.csv]
-    python dataHandling.py stats --data-dir demo --out demo/stats
+    python dataHandling.py stats --data-dir demo --out demo/stats [--profile demo]
     python dataHandling.py split --data-dir demo --val-fraction 0.2 --seed 0 --out demo/split
     python dataHandling.py prepare --data-dir demo --max-side 512 --out demo/cache
     python dataHandling.py perturb --truth demo/test_truth.csv --out demo/test_perturbed.csv
