@@ -62,6 +62,12 @@ def box_sizes(annotations: pd.DataFrame, config) -> np.ndarray:
     return np.asarray(sizes, dtype=np.float64)
 
 
+def _octaves_to_nearest(sizes: np.ndarray, scales: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per size ``[N]``: the index of the nearest scale and the distance to it, both in log2 (octaves)."""
+    distance = np.abs(np.log2(sizes)[:, None] - np.log2(np.asarray(scales, dtype=np.float64))[None, :])
+    return distance.argmin(axis=1), distance.min(axis=1)
+
+
 def suggest_anchor_scales(sizes: Sequence[float], levels: int = 5, low: float = 2.0, high: float = 98.0
                           ) -> tuple[int, ...]:
     """``levels`` whole-pixel scales an octave apart (FPN doubles the stride from level to level), placed to cover
@@ -107,14 +113,10 @@ class AnchorFit:
             self.coverage.to_string(index=False, float_format=lambda v: f"{v:.2f}"),
             f"RPN_ANCHOR_SCALES {self.scales}: {self.poorly_covered:.1%} of the boxes more than "
             f"{POOR_COVERAGE_OCTAVES:g} octave from every scale",
-            f"suggested RPN_ANCHOR_SCALES {self.suggested} (octaves fitted to the boxes): {self.poorly_covered_suggested:.1%}"
-            " poorly covered; use --set RPN_ANCHOR_SCALES=" + ",".join(str(s) for s in self.suggested),
+            f"suggested RPN_ANCHOR_SCALES {self.suggested} (octaves fitted to the boxes): "
+            f"{self.poorly_covered_suggested:.1%} poorly covered; use --set RPN_ANCHOR_SCALES="
+            + ",".join(str(s) for s in self.suggested),
         ])
-
-
-def _octaves_to_nearest(sizes: np.ndarray, scales: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    distance = np.abs(np.log2(sizes)[:, None] - np.log2(np.asarray(scales, dtype=np.float64))[None, :])
-    return distance.argmin(axis=1), distance.min(axis=1)
 
 
 def fit_anchors(sizes: Sequence[float], scales: Sequence[int]) -> AnchorFit:
@@ -125,9 +127,10 @@ def fit_anchors(sizes: Sequence[float], scales: Sequence[int]) -> AnchorFit:
     rows = []
     for index, scale in enumerate(scales):
         mine = sizes[nearest == index]
+        empty = mine.size == 0
         rows.append({"scale": int(scale), "boxes": int(mine.size), "share": mine.size / sizes.size,
-                     "smallest": mine.min() if mine.size else np.nan, "median": np.median(mine) if mine.size else np.nan,
-                     "largest": mine.max() if mine.size else np.nan})
+                     "smallest": np.nan if empty else mine.min(), "median": np.nan if empty else np.median(mine),
+                     "largest": np.nan if empty else mine.max()})
     _, suggested_distance = _octaves_to_nearest(sizes, suggested)
     percentiles = dict(zip((2.0, 25.0, 50.0, 75.0, 98.0), np.percentile(sizes, [2, 25, 50, 75, 98]).tolist()))
     return AnchorFit(tuple(int(s) for s in scales), suggested, pd.DataFrame(rows), percentiles,
