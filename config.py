@@ -81,6 +81,28 @@ PROFILES = {profile.name: profile for profile in (
                           decay_epochs=(16,), data_dir="demo", val_fraction=0.2, val_metric_every=5,
                           val_metric_images=16),
     ),
+    Profile(
+        "cpu-crowded",
+        "crowded scenes on a CPU (dataHandling.py make-demo --scenes crowded --train-images 300): the demo's narrow "
+        "ResNet from random weights at 384x384 (1.4x the epochs per minute of 512, and more score per minute), "
+        "anchors 8-128 px fitted to the boxes (dataHandling.py stats --profile cpu-crowded), more ROIs and masks "
+        "for the crowds; 2 images per step, 1 heads epoch then 29 all-layer epochs, the rate cut tenfold for the "
+        "last 5; about 14 minutes on 2 shared cores (figures: docs-notes/crowded.md)",
+        config={"BACKBONE": "resnet_tiny", "IMAGE_MIN_DIM": 384, "IMAGE_MAX_DIM": 384,
+                # dataHandling.py stats --profile cpu-crowded: octaves placed over the box sizes at 384 px
+                # (p2 6 px: shoes, glasses, zippers; p98 133 px); 1.1% of the boxes more than half an octave away
+                "RPN_ANCHOR_SCALES": (8, 16, 32, 64, 128), "TOP_DOWN_PYRAMID_SIZE": 64, "RPN_CONV_FILTERS": 64,
+                "FPN_CLASSIF_FC_LAYERS_SIZE": 256, "MASK_HEAD_FILTERS": 32, "IMAGES_PER_GPU": 2,
+                "TRAIN_BN": None,  # from random weights: batch statistics (see the demo profile)
+                # up to ~60 visible masks per crowded image: twice the demo's ROIs, all the masks kept
+                "PRE_NMS_LIMIT": 2000, "POST_NMS_ROIS_TRAINING": 500, "POST_NMS_ROIS_INFERENCE": 300,
+                "RPN_TRAIN_ANCHORS_PER_IMAGE": 256, "TRAIN_ROIS_PER_IMAGE": 64, "MAX_GT_INSTANCES": 100,
+                "MINI_MASK_SHAPE": (28, 28), "DETECTION_MAX_INSTANCES": 100, "LEARNING_RATE": 0.02,
+                "STEPS_PER_EPOCH": 50, "VALIDATION_STEPS": 2},
+        # no validation metric during training: every CPU second goes to training (bench_quality.py scores after)
+        plan=TrainingPlan(stages=parse_stages("heads:1,all:29"), augmentation="seed", warmup_steps=100,
+                          decay_epochs=(25,), data_dir="crowded", val_fraction=0.2, val_metric_every=0),
+    ),
 )}
 
 DEFAULT_PROFILE = "gpu"

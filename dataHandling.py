@@ -2,9 +2,9 @@
 """Data tools for the iMaterialist Fashion 2019 competition files: demo data, validation, statistics, split, resized
 image cache, scoring and submission checks.
 
-    python dataHandling.py make-demo --out demo
+    python dataHandling.py make-demo --out demo [--scenes crowded]
     python dataHandling.py validate --data-dir demo [--fix cleaned.csv]
-    python dataHandling.py stats --data-dir demo --out demo/stats
+    python dataHandling.py stats --data-dir demo --out demo/stats [--profile demo]
     python dataHandling.py split --data-dir demo --val-fraction 0.2 --seed 0 --out demo/split
     python dataHandling.py prepare --data-dir demo --max-side 512 --out demo/cache
     python dataHandling.py perturb --truth demo/test_truth.csv --out demo/test_perturbed.csv
@@ -25,10 +25,16 @@ from fashion_seg.errors import DataError
 
 
 def make_demo(args) -> int:
-    from fashion_seg.data.synthetic import make_demo_dataset
+    if args.scenes == "crowded":
+        from fashion_seg.data.crowded_scenes import make_crowded_dataset
 
-    demo = make_demo_dataset(args.out, seed=args.seed, train_images=args.train_images, test_images=args.test_images,
-                             large_side=args.large_side or None)
+        demo = make_crowded_dataset(args.out, seed=args.seed, train_images=args.train_images,
+                                    test_images=args.test_images)
+    else:
+        from fashion_seg.data.synthetic import make_demo_dataset
+
+        demo = make_demo_dataset(args.out, seed=args.seed, train_images=args.train_images,
+                                 test_images=args.test_images, large_side=args.large_side or None)
     print(f"wrote {demo.root}: {demo.train_images} train images ({demo.train_rows} masks), "
           f"{demo.test_images} test images ({demo.test_rows} masks in test_truth.csv)")
     return 0
@@ -67,11 +73,29 @@ def stats(args) -> int:
     result = compute_stats(annotations, labels)
     print(result.summary())
     paths = write_stats(result, args.out)
+    paths += anchor_report(annotations, args.profile, args.out)
     if args.samples:
         dataset = FashionDataset(annotations, Path(args.data_dir) / "train", labels)
         paths += visualize.draw_dataset_samples(dataset, Path(args.out) / "samples", args.samples)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
+
+
+def anchor_report(annotations, profile: str, out_dir) -> list:
+    """Print the box sizes at the profile's training scale against its anchor scales; write the table and chart."""
+    import config
+    from fashion_seg.data.anchor_fit import box_sizes, fit_anchors, write_anchor_fit
+    from fashion_seg.errors import ConfigError
+
+    if profile not in config.PROFILES:
+        raise ConfigError(f"--profile {profile}: no such profile; choose one of {', '.join(config.PROFILES)}")
+    training = config.FashionConfig(**config.PROFILES[profile].config)
+    sizes = box_sizes(annotations, training)
+    if sizes.size == 0:
+        return []
+    fit = fit_anchors(sizes, training.RPN_ANCHOR_SCALES)
+    print(f"\nanchors of profile {profile} ({training.IMAGE_MAX_DIM} px):\n{fit.summary()}")
+    return write_anchor_fit(fit, sizes, out_dir)
 
 
 def split(args) -> int:
@@ -178,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--train-images", type=int, default=40)
     command.add_argument("--test-images", type=int, default=8)
     command.add_argument("--large-side", type=int, default=3000,
-                         help="long side of the one large train image (0: none)")
+                         help="long side of the one large train image (0: none; simple scenes only)")
+    command.add_argument("--scenes", choices=["simple", "crowded"], default="simple",
+                         help="simple (default): 1-3 figures side by side on a plain background; crowded: 1-4 "
+                              "overlapping people on clutter, 128-1024 px images, small parts, 1 in 5 grayscale")
     command.set_defaults(handler=make_demo)
 
     command = commands.add_parser("validate", help="list every problem of train.csv and the images; exit 1 if any")
@@ -195,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--data-dir", required=True)
     command.add_argument("--out", required=True)
     command.add_argument("--samples", type=int, default=4, help="training images drawn with their masks (default 4)")
+    command.add_argument("--profile", default="gpu", help="report box sizes at this train.py profile's training "
+                         "scale against its RPN_ANCHOR_SCALES, and suggest scales (default gpu: 1024 px)")
     command.set_defaults(handler=stats)
 
     command = commands.add_parser("split", help="stratified train/validation split of the training images")
