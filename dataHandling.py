@@ -26,7 +26,7 @@ from fashion_seg.errors import DataError
 
 def make_demo(args) -> int:
     if args.scenes == "crowded":
-        from fashion_seg.data.crowded_scenes import make_crowded_dataset
+        from fashion_seg.data.synthetic.crowded import make_crowded_dataset
 
         demo = make_crowded_dataset(args.out, seed=args.seed, train_images=args.train_images,
                                     test_images=args.test_images)

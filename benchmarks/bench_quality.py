@@ -4,7 +4,7 @@
                                        [--test-images 40] [--work runs/bench_quality] [--train-arg=--set=KEY=VALUE]
 
 Steps, each through the project's own commands: a crowded dataset
-(:func:`fashion_seg.data.crowded_scenes.make_crowded_dataset`, written once per seed and size into ``--work``),
+(:func:`fashion_seg.data.synthetic.crowded.make_crowded_dataset`, written once per seed and size into ``--work``),
 ``dataHandling.py split`` and ``prepare --max-side 512``; ``train.py --weights none --profile P`` in a child
 process, stopped (SIGTERM, its interrupted checkpoint kept) once ``--minutes`` of training have passed, counted as
 the sum of its epochs' seconds in ``history.csv`` (start-up and model building left out); then, for the last
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 import dataHandling  # noqa: E402
 import predict  # noqa: E402
 from fashion_seg import metrics, plots  # noqa: E402
-from fashion_seg.data.crowded_scenes import make_crowded_dataset  # noqa: E402
+from fashion_seg.data.synthetic.crowded import make_crowded_dataset  # noqa: E402
 from fashion_seg.data.imaterialist import parse_class_id, read_string_csv  # noqa: E402
 from fashion_seg.data.synthetic import GLASSES, SHOE, ZIPPER  # noqa: E402
 from fashion_seg.trainer.runs import HISTORY_FILE  # noqa: E402

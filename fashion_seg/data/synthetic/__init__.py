@@ -31,13 +31,17 @@ A coat is worn over pants, whose legs show below it. Shorts, tops, jackets, coat
 attributes.
 
 Modules: :mod:`.repertoire` (ids, lines, colours), :mod:`.painting` (painting and visible masks), :mod:`.garments`
-(a figure and its outfit), :mod:`.scenes` (a whole scene), :mod:`.writer` (the dataset on disk),
-:mod:`.perturbation` (an imperfect submission from the truth).
+(a figure and its outfit), :mod:`.scenes` (a whole demo scene), :mod:`.crowded` (harder scenes: crowds, clutter,
+small parts), :mod:`.writer` (a dataset of scenes on disk), :mod:`.perturbation` (an imperfect submission from the
+truth).
 """
 
-from .painting import Canvas, SceneInstance
+from .crowded import make_crowded_dataset, render_crowded_scene
 from .garments import Figure, draw_dress, draw_figure, draw_pants, draw_skirt
+from .painting import Canvas, SceneInstance
 from .perturbation import perturb_truth
-from .repertoire import (SHIRT, TOP, SWEATER, JACKET, PANTS, SHORTS, SKIRT, COAT, DRESS, GLASSES, HAT, BELT, SHOE, BAG, COLLAR, LAPEL, SLEEVE, POCKET, NECKLINE, ZIPPER, MINI, KNEE, MAXI, ZIP_UP, ASYMMETRICAL, SYMMETRICAL, STRAIGHT, WIDE_LEG, HEM_LINES, ANKLE_WIDTHS, STYLE, SKIN)
+from .repertoire import (ANKLE_WIDTHS, ASYMMETRICAL, BAG, BELT, COAT, COLLAR, DRESS, GLASSES, HAT, HEM_LINES, JACKET,
+                         KNEE, LAPEL, MAXI, MINI, NECKLINE, PANTS, POCKET, SHIRT, SHOE, SHORTS, SKIN, SKIRT, SLEEVE,
+                         STRAIGHT, STYLE, SWEATER, SYMMETRICAL, TOP, WIDE_LEG, ZIP_UP, ZIPPER)
 from .scenes import render_scene
-from .writer import DemoDataset, make_demo_dataset
+from .writer import DemoDataset, make_demo_dataset, write_scene_dataset

@@ -10,7 +10,7 @@ from .painting import Canvas, SceneInstance
 from .garments import draw_figure
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def draw_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Smooth colour field (gradient, tiles or blotches) with grain; drawn at <= 700 px, then enlarged."""
     low, high = rng.integers(60, 230, size=(2, 3)).astype(np.float32)
     kind = rng.choice(["vertical", "horizontal", "noise", "tiles"])
@@ -36,7 +36,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
 
 def render_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, list[SceneInstance]]:
     """One scene: RGB ``uint8 [height, width, 3]`` and its instances (visible masks, tiny leftovers dropped)."""
-    image = _background(rng, height, width)
+    image = draw_background(rng, height, width)
     figure_height = height * rng.uniform(0.78, 0.95)
     figure_width = figure_height * 0.42
     count = int(np.clip(width // figure_width, 1, 3))
@@ -50,11 +50,11 @@ def render_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.
         draw_figure(canvas, left, top, box_width, figure_height)
     min_area = max(12, int(2e-4 * height * width))
     instances = [i for i in canvas.instances if i.mask.sum() >= min_area]
-    _separate_same_class(instances)
+    separate_same_class(instances)
     return canvas.image, [i for i in instances if i.mask.any()]
 
 
-def _separate_same_class(instances: list[SceneInstance]) -> None:
+def separate_same_class(instances: list[SceneInstance]) -> None:
     """Masks of one class never overlap: the instance drawn later (on top) keeps the shared pixels."""
     masks = np.stack([i.mask for i in instances], axis=-1) if instances else np.zeros((1, 1, 0), bool)
     class_ids = [i.class_id for i in instances]

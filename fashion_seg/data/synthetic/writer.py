@@ -8,6 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -16,12 +17,13 @@ import pandas as pd
 from ...atomic import atomic_path, atomic_write
 from .. import rle
 from ..imaterialist import PACKAGED_LABELS_2019
+from .painting import SceneInstance
 from .scenes import render_scene
 
 
 @dataclass(frozen=True)
 class DemoDataset:
-    """Where :func:`make_demo_dataset` wrote things, and how much."""
+    """Where :func:`write_scene_dataset` wrote things, and how much."""
 
     root: Path
     train_images: int
@@ -30,37 +32,52 @@ class DemoDataset:
     test_rows: int
 
 
-def _image_id(seed: int, split: str, index: int) -> str:
-    return hashlib.md5(f"fashion_seg-demo-{seed}-{split}-{index}".encode()).hexdigest() + ".jpg"
+#: ``(rng, split, index) -> (RGB image uint8 [H, W, 3], its instances, grayscale?)``: one scene of a split, drawn
+#: with the scene's own random generator
+SceneMaker = Callable[[np.random.Generator, str, int], tuple[np.ndarray, list[SceneInstance], bool]]
 
 
-def _write_jpeg(path: Path, image: np.ndarray, grayscale: bool) -> None:
+def write_scene_dataset(out_dir: str | os.PathLike, name: str, seed: int, train_images: int, test_images: int,
+                        make_scene: SceneMaker, seed_key: tuple[int, ...] = ()) -> DemoDataset:
+    """Write ``train_images`` + ``test_images`` scenes from ``make_scene`` in the competition layout (package
+    docstring). Scene ``index`` of a split draws from its own generator, spawned from ``[seed, split, *seed_key]``;
+    its ImageId is a hash of ``name``, ``seed``, the split and ``index``, so every file is deterministic in ``seed``."""
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    frames, test_ids = {}, []
+    for split, count in (("train", train_images), ("test", test_images)):
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        seeds = np.random.SeedSequence([seed, 0 if split == "train" else 1, *seed_key]).spawn(count)
+        for index in range(count):
+            image, instances, grayscale = make_scene(np.random.default_rng(seeds[index]), split, index)
+            image_id = hashlib.md5(f"fashion_seg-{name}-{seed}-{split}-{index}".encode()).hexdigest() + ".jpg"
+            write_jpeg(folder / image_id, image, grayscale)
+            height, width = image.shape[:2]
+            rows.extend((image_id, rle.encode(i.mask), height, width, i.class_id) for i in instances)
+            if split == "test":
+                test_ids.append(image_id)
+        frame = pd.DataFrame(rows, columns=["ImageId", "EncodedPixels", "Height", "Width", "ClassId"])
+        frames[split] = frame.sort_values("ImageId", kind="stable").reset_index(drop=True)
+    for file_name, frame in (("train.csv", frames["train"]), ("test_truth.csv", frames["test"]),
+                             ("sample_submission.csv", pd.DataFrame({"ImageId": sorted(test_ids),
+                                                                     "EncodedPixels": "1 1", "ClassId": "23"}))):
+        with atomic_write(root / file_name, newline="") as handle:
+            frame.to_csv(handle, index=False)
+    with atomic_path(root / "label_descriptions.json") as tmp:
+        shutil.copyfile(PACKAGED_LABELS_2019, tmp)
+    return DemoDataset(root, train_images, test_images, len(frames["train"]), len(frames["test"]))
+
+
+def write_jpeg(path: Path, image: np.ndarray, grayscale: bool) -> None:
+    """``image`` (RGB) as a quality-90 JPEG, written atomically; ``grayscale``: one channel."""
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if grayscale else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise OSError(f"could not encode {path}")
     with atomic_write(path, "wb") as handle:
         handle.write(data.tobytes())
-
-
-def _split(root: Path, split: str, count: int, seed: int, min_side: int, max_side: int, large_side: int | None):
-    rows = []
-    folder = root / split
-    folder.mkdir(parents=True, exist_ok=True)
-    seeds = np.random.SeedSequence([seed, 0 if split == "train" else 1]).spawn(count)
-    for index in range(count):
-        rng = np.random.default_rng(seeds[index])
-        if split == "train" and index == 1 and large_side:
-            height, width = large_side, int(large_side * rng.uniform(0.6, 0.75))
-        else:
-            height, width = (int(v) for v in rng.integers(min_side, max_side + 1, size=2))
-        image, instances = render_scene(rng, height, width)
-        image_id = _image_id(seed, split, index)
-        _write_jpeg(folder / image_id, image, grayscale=index == 0)
-        for instance in instances:
-            rows.append((image_id, rle.encode(instance.mask), height, width, instance.class_id))
-    frame = pd.DataFrame(rows, columns=["ImageId", "EncodedPixels", "Height", "Width", "ClassId"])
-    return frame.sort_values("ImageId", kind="stable").reset_index(drop=True)
 
 
 def make_demo_dataset(
@@ -72,23 +89,17 @@ def make_demo_dataset(
     max_side: int = 700,
     large_side: int | None = 3000,
 ) -> DemoDataset:
-    """Write the demo dataset (layout in the module docstring) and return what was written.
+    """Write the demo dataset (layout in the package docstring) and return what was written.
 
     Image sides are drawn uniformly from [min_side, max_side]; train image 1 has a ``large_side`` long side (None:
     no large image); train and test image 0 are grayscale JPEGs.
     """
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    train = _split(root, "train", train_images, seed, min_side, max_side, large_side)
-    test = _split(root, "test", test_images, seed, min_side, max_side, None)
-    with atomic_write(root / "train.csv", newline="") as handle:
-        train.to_csv(handle, index=False)
-    with atomic_write(root / "test_truth.csv", newline="") as handle:
-        test.to_csv(handle, index=False)
-    sample = pd.DataFrame({"ImageId": sorted(test["ImageId"].unique()) if len(test) else [],
-                           "EncodedPixels": "1 1", "ClassId": "23"})
-    with atomic_write(root / "sample_submission.csv", newline="") as handle:
-        sample.to_csv(handle, index=False)
-    with atomic_path(root / "label_descriptions.json") as tmp:
-        shutil.copyfile(PACKAGED_LABELS_2019, tmp)
-    return DemoDataset(root, train_images, test_images, len(train), len(test))
+    def demo_scene(rng: np.random.Generator, split: str, index: int):
+        if split == "train" and index == 1 and large_side:
+            height, width = large_side, int(large_side * rng.uniform(0.6, 0.75))
+        else:
+            height, width = (int(v) for v in rng.integers(min_side, max_side + 1, size=2))
+        image, instances = render_scene(rng, height, width)
+        return image, instances, index == 0
+
+    return write_scene_dataset(out_dir, "demo", seed, train_images, test_images, demo_scene)

@@ -13,26 +13,22 @@ but every scene is harder than the demo's:
   aspect ratio between them), so that shoes, glasses and zippers are 10-30 px boxes at the training scale;
 - about one image in five is a grayscale JPEG.
 
-People and garments are drawn by :mod:`fashion_seg.data.synthetic` (same repertoire, colours, textures and
+People and garments are drawn by the demo's :mod:`.garments` (same repertoire, colours, textures and
 attributes), so what the demo teaches carries over. Everything is deterministic in ``seed``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 
-from ..atomic import atomic_path, atomic_write
-from . import rle
-from .imaterialist import PACKAGED_LABELS_2019
-from .synthetic import STYLE, DemoDataset, SceneInstance, _background, _Canvas, _figure, _separate_same_class, \
-    _write_jpeg
+from .garments import draw_figure
+from .painting import Canvas, SceneInstance
+from .repertoire import STYLE
+from .scenes import draw_background, separate_same_class
+from .writer import DemoDataset, write_scene_dataset
 
 #: share of the images written as grayscale JPEGs
 GRAYSCALE_SHARE = 0.2
@@ -41,7 +37,7 @@ PERSON_HEIGHT = (0.3, 0.95)
 TEXTURES = ("plain", "vstripes", "hstripes", "diagonal", "checks", "dots")
 
 
-def _clutter(canvas: _Canvas) -> None:
+def _clutter(canvas: Canvas) -> None:
     """Paint 6-18 unannotated shapes (rectangles, polygons, blobs, stripe bands) in garment colours and textures."""
     rng = canvas.rng
     colours = [colour for colour, texture in STYLE.values() if texture != "shade"]
@@ -76,8 +72,8 @@ def render_crowded_scene(rng: np.random.Generator, height: int, width: int
     Masks of different people never overlap (the person in front keeps the pixels); masks of one class never
     overlap; instances with fewer than ``max(12, 2e-4 * height * width)`` visible pixels are dropped.
     """
-    image = _background(rng, height, width)
-    canvas = _Canvas(image, scale=1.0, rng=rng)
+    image = draw_background(rng, height, width)
+    canvas = Canvas(image, scale=1.0, rng=rng)
     _clutter(canvas)
     people: list[int] = []
     for person in range(int(rng.integers(1, 5))):
@@ -88,7 +84,7 @@ def render_crowded_scene(rng: np.random.Generator, height: int, width: int
         canvas.scale = figure_height / 300  # the pattern period follows the person's size
         before = canvas.image.copy()
         first = len(canvas.instances)
-        _figure(canvas, left, top, figure_width, figure_height)
+        draw_figure(canvas, left, top, figure_width, figure_height)
         silhouette = (canvas.image != before).any(axis=-1)
         for instance in canvas.instances[first:]:
             silhouette |= instance.mask
@@ -102,13 +98,9 @@ def render_crowded_scene(rng: np.random.Generator, height: int, width: int
     min_area = max(12, int(2e-4 * height * width))
     kept = [index for index, instance in enumerate(canvas.instances) if instance.mask.sum() >= min_area]
     instances = [canvas.instances[index] for index in kept]
-    _separate_same_class(instances)
+    separate_same_class(instances)
     visible = [index for index, instance in enumerate(instances) if instance.mask.any()]
     return image, [instances[i] for i in visible], [people[kept[i]] for i in visible]
-
-
-def _image_id(seed: int, split: str, index: int) -> str:
-    return hashlib.md5(f"fashion_seg-crowded-{seed}-{split}-{index}".encode()).hexdigest() + ".jpg"
 
 
 def image_shape(rng: np.random.Generator, min_side: int, max_side: int) -> tuple[int, int]:
@@ -117,23 +109,6 @@ def image_shape(rng: np.random.Generator, min_side: int, max_side: int) -> tuple
     long_side = int(rng.integers(min_side, max_side + 1))
     short_side = max(min_side, int(round(long_side / rng.uniform(1.0, 2.0))))
     return (long_side, short_side) if rng.random() < 0.6 else (short_side, long_side)
-
-
-def _split(root: Path, split: str, count: int, seed: int, min_side: int, max_side: int) -> pd.DataFrame:
-    rows = []
-    folder = root / split
-    folder.mkdir(parents=True, exist_ok=True)
-    seeds = np.random.SeedSequence([seed, 0 if split == "train" else 1, 15]).spawn(count)
-    for index in range(count):
-        rng = np.random.default_rng(seeds[index])
-        height, width = image_shape(rng, min_side, max_side)
-        image, instances, _ = render_crowded_scene(rng, height, width)
-        image_id = _image_id(seed, split, index)
-        _write_jpeg(folder / image_id, image, grayscale=index == 0 or rng.random() < GRAYSCALE_SHARE)
-        for instance in instances:
-            rows.append((image_id, rle.encode(instance.mask), height, width, instance.class_id))
-    frame = pd.DataFrame(rows, columns=["ImageId", "EncodedPixels", "Height", "Width", "ClassId"])
-    return frame.sort_values("ImageId", kind="stable").reset_index(drop=True)
 
 
 def make_crowded_dataset(
@@ -146,18 +121,9 @@ def make_crowded_dataset(
 ) -> DemoDataset:
     """Write a crowded dataset (layout in the module docstring) and return what was written; image 0 of each
     split is grayscale, the others with probability :data:`GRAYSCALE_SHARE`."""
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    train = _split(root, "train", train_images, seed, min_side, max_side)
-    test = _split(root, "test", test_images, seed, min_side, max_side)
-    with atomic_write(root / "train.csv", newline="") as handle:
-        train.to_csv(handle, index=False)
-    with atomic_write(root / "test_truth.csv", newline="") as handle:
-        test.to_csv(handle, index=False)
-    sample = pd.DataFrame({"ImageId": sorted(_image_id(seed, "test", index) for index in range(test_images)),
-                           "EncodedPixels": "1 1", "ClassId": "23"})
-    with atomic_write(root / "sample_submission.csv", newline="") as handle:
-        sample.to_csv(handle, index=False)
-    with atomic_path(root / "label_descriptions.json") as tmp:
-        shutil.copyfile(PACKAGED_LABELS_2019, tmp)
-    return DemoDataset(root, train_images, test_images, len(train), len(test))
+    def crowded_scene(rng: np.random.Generator, split: str, index: int):
+        height, width = image_shape(rng, min_side, max_side)
+        image, instances, _ = render_crowded_scene(rng, height, width)
+        return image, instances, index == 0 or rng.random() < GRAYSCALE_SHARE
+
+    return write_scene_dataset(out_dir, "crowded", seed, train_images, test_images, crowded_scene, seed_key=(15,))
