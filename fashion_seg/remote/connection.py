@@ -29,6 +29,21 @@ from .target import SSHTarget
 
 log = logging.getLogger(__name__)
 
+
+class _TransportErrorsToDebug(logging.Filter):
+    """paramiko's transport thread logs each failure it meets at ERROR, its traceback line by line, and then hands
+    the failure to the calling thread, where :func:`connect` and :meth:`RemoteHost.run` report it as one
+    :class:`RemoteError`. Its ERROR records are demoted to DEBUG: shown with ``-v``, never as a second report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("paramiko.transport").addFilter(_TransportErrorsToDebug())
+
 Prompt = Callable[[str], str]
 
 
@@ -233,6 +248,12 @@ def _connection_error(
             f"your public key to ~{target.user}/.ssh/authorized_keys on the host"
         )
     if isinstance(error, paramiko.SSHException):
+        # A server that hangs up instead of greeting (paramiko keeps the reason as the context of its error), or
+        # that answers in another protocol.
+        hung_up = isinstance(error.__context__, (EOFError, ConnectionError))
+        if hung_up or "Indecipherable protocol version" in str(error):
+            how = "hung up without an SSH greeting" if hung_up else f"answered in another protocol ({error})"
+            return RemoteError(f"{where} is not an SSH server: it {how}; check --port and --host")
         # A silent server shows up as a banner timeout, or as the negotiation giving up ("No existing session").
         if any(text in str(error) for text in ("banner", "No existing session", "Negotiation timed out")):
             return RemoteError(
