@@ -50,12 +50,17 @@ _READ_ERRNOS = {errno.ENOENT: "does not exist", errno.EACCES: "permission denied
 _WRITE_ERRNOS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
                  errno.EROFS: "the file system is read-only", errno.EFBIG: "file too large for the file system"}
 EXPECTED_ERRNOS = {**_READ_ERRNOS, **_WRITE_ERRNOS}
+WRITE_ERRNOS = {**_WRITE_ERRNOS, **{code: _READ_ERRNOS[code] for code in (errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                                                                          errno.EISDIR)}}
 
 
-def file_error(error: OSError, path: str | os.PathLike | None = None) -> FileAccessError | None:
+def file_error(error: OSError, path: str | os.PathLike | None = None,
+               writing: bool = False) -> FileAccessError | None:
     """The one-line :class:`FileAccessError` for an expected failure of the file ``path`` (default: the one the
-    error names), or None when ``error`` is not one a user can fix (then it is a bug and keeps its traceback)."""
+    error names), or None when ``error`` is not one a user can fix (then it is a bug and keeps its traceback).
+    ``writing``: the error came from writing ``path``, so only a full, read-only or forbidden disk counts."""
     path = path if path is not None else error.filename
-    if error.errno not in EXPECTED_ERRNOS or path is None:
+    known = WRITE_ERRNOS if writing else EXPECTED_ERRNOS
+    if error.errno not in known or path is None:
         return None
-    return FileAccessError(f"{path}: {EXPECTED_ERRNOS[error.errno]}")
+    return FileAccessError(f"{'cannot write ' if writing else ''}{path}: {known[error.errno]}")
