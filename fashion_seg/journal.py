@@ -40,6 +40,7 @@ class PredictionJournal:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))
         self.done: list[str] = []
+        self._synced = 0  # of ``done``, the images known to be on disk
         with self._writing():
             if restart and self.path.exists():
                 self.path.unlink()
@@ -64,7 +65,7 @@ class PredictionJournal:
             user_error = file_error(error, self.path, writing=True)
             if user_error is None:
                 raise
-            raise FileAccessError(f"{user_error}; the journal keeps the {len(self.done)} images finished before: "
+            raise FileAccessError(f"{user_error}; the journal keeps the {self._synced} images finished before: "
                                   "make room and run again to continue") from error
 
     def _read_existing(self) -> int:
@@ -90,6 +91,7 @@ class PredictionJournal:
                     fields = next(csv.reader([line.decode("utf-8")]))
                     self.done.append(fields[1])
                     complete = handle.tell()
+        self._synced = len(self.done)
         return complete
 
     def append(self, image_id: str, rows: list[ScoredRow]) -> None:
@@ -106,6 +108,7 @@ class PredictionJournal:
         with self._writing():
             self._handle.flush()
             os.fsync(self._handle.fileno())
+        self._synced = len(self.done)
 
     def images(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, list[ScoredRow]]]:
         """``(ImageId, rows)`` of the finished images, read from disk: in the order they were finished, or in

@@ -7,6 +7,7 @@ during the third prediction batch): the parent sees exactly what a ``kill -9`` f
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,28 +25,24 @@ def run_child(script: str, *args, timeout: float = 300) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture
-def child():
-    """:func:`run_child`: ``child(script, *args)`` -> CompletedProcess (returncode -9 after a SIGKILL)."""
-    return run_child
-
-
 class FullDisk:
-    """``os.fsync`` (and, with ``writes=True``, ``os.write``) raising ENOSPC once :meth:`fill` is called: a disk
-    that fills up while a file is written (a full disk often only shows when the data is flushed)."""
+    """``os.fsync`` raising ENOSPC once :meth:`fill` is called: a disk that fills up while a file is written (a full
+    disk often shows only when the data is flushed). ``matching``: only for files whose path contains it."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self._patch = monkeypatch
         self.failures = 0
 
-    def fill(self, writes: bool = False) -> None:
-        def no_space(*args, **kwargs):
-            self.failures += 1
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def fill(self, matching: str = "") -> None:
+        fsync = os.fsync
+
+        def no_space(fd):
+            if matching in os.readlink(f"/proc/self/fd/{fd}"):
+                self.failures += 1
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return fsync(fd)
 
         self._patch.setattr(os, "fsync", no_space)
-        if writes:
-            self._patch.setattr(os, "write", no_space)
 
     def free(self) -> None:
         self._patch.undo()
@@ -54,6 +51,31 @@ class FullDisk:
 @pytest.fixture
 def full_disk(monkeypatch) -> FullDisk:
     return FullDisk(monkeypatch)
+
+
+@pytest.fixture
+def read_only_folder(monkeypatch):
+    """``read_only_folder(folder)``: creating a file in ``folder`` fails with EROFS from then on, as on a file
+    system mounted read-only (simulated: root may write anywhere else)."""
+    open_file = os.open
+
+    def make(folder: Path) -> None:
+        def refuse(path, flags, *args, **kwargs):
+            if flags & os.O_CREAT and Path(path).parent == folder:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return open_file(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
+
+    return make
+
+
+def load_fixture_module(name: str, path: str):
+    """A conftest of another test folder as a plain module (e.g. the prediction tests' stand-in model)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def truncate(path: Path, fraction: float = 0.5) -> None:
