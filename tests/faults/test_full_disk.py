@@ -128,5 +128,5 @@ def test_the_disk_fills_while_the_journal_is_written(images, tmp_path, full_disk
     full_disk.free()
     model = blobs.ColourBlobModel(blobs.blob_config())
     summary = predict(images, out, model)
-    assert summary.resumed >= 4 and model.images == 5 - summary.resumed
+    assert summary.resumed >= 4 and model.calls == -(-(5 - summary.resumed) // 2)
     assert out.read_bytes() == reference.read_bytes()
