@@ -74,6 +74,7 @@ def load_fixture_module(name: str, path: str):
     """A conftest of another test folder as a plain module (e.g. the prediction tests' stand-in model)."""
     spec = importlib.util.spec_from_file_location(name, REPO / path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -1,0 +1,84 @@
+"""Fixtures of the bad-input corpus: a small competition folder to spoil, and the tools run in this process as their
+scripts run them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import struct
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """4 training and 2 test images (64-128 px) in the competition layout. Copy it to spoil it."""
+    from fashion_seg.data.synthetic import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("small_demo")
+    make_demo_dataset(root, seed=0, train_images=4, test_images=2, min_side=64, max_side=128, large_side=None)
+    return root
+
+
+def tool_main(tool: str):
+    """The ``main`` of a command-line tool: ``data`` (dataHandling.py), ``train``, ``predict``, ``remote``
+    (DGX_ssh_comm.py)."""
+    if tool == "data":
+        import dataHandling
+
+        return dataHandling.main
+    if tool == "train":
+        import train
+
+        return train.main
+    if tool == "predict":
+        import predict
+
+        return predict.main
+    from fashion_seg.remote.cli import main
+
+    return main
+
+
+def invoke(tool: str, argv: list) -> tuple[int, str, str]:
+    """Run a tool as its script does (``sys.exit(run(main))``), in this process: (exit code, stdout, stderr)."""
+    from fashion_seg.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = run(tool_main(tool), [str(a) for a in argv])
+            except SystemExit as exit_:  # argparse
+                code = exit_.code
+    finally:  # the tool's logging set-up would otherwise keep writing to this call's stderr
+        for handler in set(root.handlers) - set(handlers):
+            root.removeHandler(handler)
+        root.setLevel(level)
+    return code, out.getvalue(), err.getvalue()
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by path relative to it."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def jpeg_claiming(path: Path, height: int, width: int) -> None:
+    """A small JPEG whose header (SOF0) claims ``height`` x ``width`` pixels: a decompression bomb's header."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    start = data.index(b"\xff\xc0")
+    data[start + 5:start + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
