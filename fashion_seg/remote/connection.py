@@ -53,8 +53,12 @@ def load_private_key(path: Path, prompt: Prompt | None) -> paramiko.PKey:
         return paramiko.PKey.from_path(path)
     except (TypeError, paramiko.PasswordRequiredException):
         pass  # encrypted: cryptography raises TypeError when no password is given
-    except (OSError, ValueError, paramiko.SSHException) as error:
-        raise RemoteError(f"cannot read private key {path}: {error}") from None
+    except OSError as error:
+        raise RemoteError(f"cannot read private key {path}: {error.strerror or error}") from None
+    except (ValueError, paramiko.SSHException):
+        hint = "it is the public half: give the file without .pub" if path.suffix == ".pub" else \
+            "expected an OpenSSH or PEM private key (ssh-keygen makes one)"
+        raise RemoteError(f"{path} is not a private key: {hint}") from None
     if prompt is None:
         raise RemoteError(
             f"private key {path} is encrypted: run interactively to type its passphrase, or load it into ssh-agent "
