@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import socket
 import struct
 from contextlib import redirect_stderr, redirect_stdout
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +84,24 @@ def jpeg_claiming(path: Path, height: int, width: int) -> None:
     start = data.index(b"\xff\xc0")
     data[start + 5:start + 9] = struct.pack(">HH", height, width)
     path.write_bytes(bytes(data))
+
+
+def first_image(inp: Path, split: str = "train") -> Path:
+    return min((inp / split).glob("*.jpg"))
+
+
+def hanging_up_server() -> int:
+    """A server on 127.0.0.1 that answers in HTTP and hangs up (a web server on the port given as SSH's)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve():
+        with server:
+            connection, _ = server.accept()
+            connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+            connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]

@@ -15,14 +15,13 @@ import json
 import os
 import shutil
 import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from .conftest import file_hashes, invoke, jpeg_claiming
+from .conftest import file_hashes, first_image, hanging_up_server, invoke, jpeg_claiming
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,6 @@ class Case:
     says: tuple[str, ...]
     marks: tuple = field(default=())
     environment: dict = field(default_factory=dict)
-
-
-def first_image(inp: Path, split: str = "train") -> Path:
-    return min((inp / split).glob("*.jpg"))
 
 
 def edit_csv(path: Path, change: Callable[[list[str]], list[str]]) -> None:
@@ -306,30 +301,13 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def _hanging_up_server() -> int:
-    """A server on 127.0.0.1 that answers in HTTP and hangs up (a web server on the port given as SSH's)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-
-    def serve():
-        with server:
-            connection, _ = server.accept()
-            connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
-            connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server.getsockname()[1]
-
-
 REMOTE_CASES = [
     Case("remote-unresolvable-host", "remote", remote("--host", "no-such-host.invalid"), 2,
          ("cannot resolve host name 'no-such-host.invalid'",)),
     Case("remote-closed-port", "remote", lambda inp, out: remote("--host", "127.0.0.1", "--port", str(_closed_port()))(
         inp, out), 2, ("connection refused by 127.0.0.1:",)),
     Case("remote-port-is-not-ssh", "remote",
-         lambda inp, out: remote("--host", "127.0.0.1", "--port", str(_hanging_up_server()))(inp, out), 2,
+         lambda inp, out: remote("--host", "127.0.0.1", "--port", str(hanging_up_server()))(inp, out), 2,
          ("is not an SSH server", "check --port")),
     Case("remote-bad-port-number", "remote", remote("--host", "127.0.0.1", "--port", "ssh"), 2,
          ("--port", "'ssh'")),
