@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import shutil
 
-import pytest
 
 from fashion_seg.data.imaterialist import read_string_csv
 from fashion_seg.submission import check_submission, expected_image_ids
