@@ -130,3 +130,32 @@ def test_the_disk_fills_while_the_journal_is_written(images, tmp_path, full_disk
     summary = predict(images, out, model)
     assert summary.resumed >= 4 and model.calls == -(-(5 - summary.resumed) // 2)
     assert out.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.slow
+def test_training_stops_on_a_full_disk_and_resumes_after_it(tmp_path, full_disk):
+    """The disk fills while epoch 2's checkpoint is written: one error line, epoch 1 kept, and once there is room
+    again ``--weights last`` trains epochs 2-3."""
+    from fashion_seg.data.synthetic import make_demo_dataset
+
+    trainer = load_fixture_module("trainer_fixtures", "tests/trainer/conftest.py")
+    data_dir, logs = tmp_path / "data", tmp_path / "logs"
+    make_demo_dataset(data_dir, seed=0, train_images=6, test_images=1, min_side=96, max_side=192, large_side=None)
+    script = trainer.TrainScript(trainer.tiny_profile(data_dir, "heads:1,all:2:0.5"))
+    full_disk.fill(matching="mask_rcnn_tiny_0002")
+    code, _, stderr = script("--weights", "none", "--profile", "tiny", "--model-dir", logs)
+    (run_dir,) = logs.iterdir()
+    assert code == EXIT_USER_ERROR
+    # (after the progress bar's carriage returns)
+    assert stderr.count("error:") == 1 and (
+        f"error: cannot write {run_dir / 'mask_rcnn_tiny_0002.h5'}: no space left on the disk; nothing was written "
+        "there\n") in stderr, stderr
+    assert "Traceback" not in stderr
+    assert (run_dir / "mask_rcnn_tiny_0001.h5").exists() and not (run_dir / "mask_rcnn_tiny_0002.h5").exists()
+    assert leftovers(tmp_path) == []
+
+    full_disk.free()
+    code, stdout, stderr = script("--weights", "last", "--model-dir", logs)
+    assert code == 0, stderr
+    assert "trained epochs 2-3" in stdout
+    assert (run_dir / "mask_rcnn_tiny_0003.h5").exists()
