@@ -98,8 +98,7 @@ def first_complete(candidates: Sequence[str | os.PathLike]) -> Path | None:
 def _newest_complete_epoch(newest: Path, name: str) -> Path:
     """``newest`` (a run's last epoch checkpoint) if it reads, else the newest earlier epoch of its run that does."""
     pattern = re.compile(rf"^mask_rcnn_{re.escape(name.lower())}_\d{{4}}\.h5$")
-    candidates = sorted((p for p in newest.parent.iterdir() if pattern.match(p.name) and p.name <= newest.name),
-                        reverse=True)
+    candidates = sorted((p for p in newest.parent.iterdir() if pattern.match(p.name)), reverse=True)
     found = first_complete(candidates)
     if found is None:
         raise WeightsError(f"no checkpoint of {newest.parent} can be read whole (the newest, {newest.name}, is "

@@ -14,7 +14,7 @@ full decode), choosing the largest reduction that still leaves at least the want
 bilinear.
 
 Pixel limit: an image whose header claims more than :func:`pixel_limit` pixels (default 178,956,970, PIL's own
-decompression-bomb limit, e.g. 13,000 x 13,700) is refused with a :class:`DataError` naming it, before any pixel is
+decompression-bomb limit: about 13,400 x 13,400) is refused with a :class:`DataError` naming it, before any pixel is
 decoded: a hostile or broken header would otherwise claim gigabytes of memory. Set ``FASHION_SEG_MAX_IMAGE_PIXELS``
 to another number of pixels, or to 0 for no limit (OpenCV keeps its own limit of 2**30 pixels).
 """
