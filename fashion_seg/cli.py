@@ -34,6 +34,17 @@ def size_arg(text: str) -> int | None:
     raise argparse.ArgumentTypeError(f"expected {KAGGLE_SIZE} or 'native', got {text!r}")
 
 
+def count_arg(text: str) -> int:
+    """argparse type of a count that may be 0 (images, pixels of a side): a whole number, not negative."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

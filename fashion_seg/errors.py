@@ -46,12 +46,13 @@ class FileAccessError(FashionSegError):
 _READ_ERRNOS = {errno.ENOENT: "does not exist", errno.EACCES: "permission denied (check its mode and owner)",
                 errno.EPERM: "operation not permitted (check its mode and owner)",
                 errno.EISDIR: "is a directory, not a file", errno.ENOTDIR: "a part of the path is not a directory",
+                errno.EEXIST: "exists already, and is not a folder",
                 errno.ENAMETOOLONG: "the name is too long", errno.ELOOP: "too many symbolic links"}
 _WRITE_ERRNOS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
                  errno.EROFS: "the file system is read-only", errno.EFBIG: "file too large for the file system"}
 EXPECTED_ERRNOS = {**_READ_ERRNOS, **_WRITE_ERRNOS}
 WRITE_ERRNOS = {**_WRITE_ERRNOS, **{code: _READ_ERRNOS[code] for code in (errno.EACCES, errno.EPERM, errno.ENOTDIR,
-                                                                          errno.EISDIR)}}
+                                                                          errno.EISDIR, errno.EEXIST)}}
 
 
 def file_error(error: OSError, path: str | os.PathLike | None = None,
@@ -63,4 +64,7 @@ def file_error(error: OSError, path: str | os.PathLike | None = None,
     known = WRITE_ERRNOS if writing else EXPECTED_ERRNOS
     if error.errno not in known or path is None:
         return None
-    return FileAccessError(f"{'cannot write ' if writing else ''}{path}: {known[error.errno]}")
+    reason = known[error.errno]
+    if error.filename is not None and os.fspath(error.filename) != os.fspath(path):  # e.g. a folder on its way
+        reason = f"{error.filename}: {reason}"
+    return FileAccessError(f"{'cannot write ' if writing else ''}{path}: {reason}")
