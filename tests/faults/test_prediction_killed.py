@@ -104,7 +104,8 @@ def test_a_journal_cut_anywhere_loses_only_its_unfinished_block(images, referenc
     ends = block_ends(stopped_journal)
     header = data.index(b"\n") + 1
     cut = {"mid-header": header // 2, "after-header": header, "mid-first-row": header + 10,
-           "mid-done-line": ends[1] - 4, "after-third-block": ends[2], "one-byte-short-of-the-end": len(data) - 1}[where]
+           "mid-done-line": ends[1] - 4, "after-third-block": ends[2],
+           "one-byte-short-of-the-end": len(data) - 1}[where]
     out = tmp_path / "submission.csv"
     journal_path(out).write_bytes(data[:cut])
     finished_before = sum(end <= cut for end in ends)

@@ -47,7 +47,8 @@ def known_hosts_is_a_directory(folder, sshd):
 CASES = {
     "identity-is-not-a-key": (spoil_identity, ["{folder}/key is not a private key: expected an OpenSSH or PEM"]),
     "identity-does-not-exist": (missing_identity, ["{folder}/no_such_key"]),
-    "identity-is-a-public-key": (public_key_as_identity, ["{folder}/key.pub is not a private key: it is the public half"]),
+    "identity-is-a-public-key": (public_key_as_identity,
+                                 ["{folder}/key.pub is not a private key: it is the public half"]),
     "host-not-in-known-hosts": (unknown_host, ["is not in", "--accept-new-host"]),
     "known-hosts-is-a-directory": (known_hosts_is_a_directory, ["{folder}/known_hosts"]),
 }
