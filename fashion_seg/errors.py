@@ -65,6 +65,8 @@ def file_error(error: OSError, path: str | os.PathLike | None = None,
     if error.errno not in known or path is None:
         return None
     reason = known[error.errno]
-    if error.filename is not None and os.fspath(error.filename) != os.fspath(path):  # e.g. a folder on its way
+    culprit = os.path.abspath(error.filename) if error.filename is not None else None
+    # A folder on the way to ``path`` is named; ``path`` itself or a file beside it (a temporary file) is not.
+    if culprit is not None and os.path.dirname(culprit) != os.path.dirname(os.path.abspath(path)):
         reason = f"{error.filename}: {reason}"
     return FileAccessError(f"{'cannot write ' if writing else ''}{path}: {reason}")

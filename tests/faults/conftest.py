@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,19 @@ def read_only_folder(monkeypatch):
         monkeypatch.setattr(os, "open", refuse)
 
     return make
+
+
+def ignores_file_permissions() -> bool:
+    """Whether this process writes where it has no permission (root, or any process with CAP_DAC_OVERRIDE)."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o500)
+        try:
+            (Path(folder) / "probe").write_text("x")
+        except PermissionError:
+            return False
+        finally:
+            Path(folder).chmod(0o700)
+        return True
 
 
 def load_fixture_module(name: str, path: str):

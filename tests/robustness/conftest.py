@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import socket
+import stat
 import struct
 from contextlib import redirect_stderr, redirect_stdout
+import tempfile
 import threading
 from pathlib import Path
 
@@ -70,10 +73,35 @@ def invoke(tool: str, argv: list) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def ignores_file_permissions() -> bool:
+    """Whether this process reads a file without read permission (root, or any process with CAP_DAC_OVERRIDE):
+    then the permission cases cannot happen, and a directory in the file's place is the unreadable case to try."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe"
+        probe.write_text("x")
+        probe.chmod(0)
+        try:
+            probe.read_text()
+        except PermissionError:
+            return False
+        return True
+
+
 def file_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder``, by path relative to it."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    """sha256 and mode of every file under ``folder``, by path relative to it (a file a case made unreadable is
+    read by lending its owner read permission for a moment)."""
+    return {str(p.relative_to(folder)): _digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _digest(path: Path) -> str:
+    mode = path.stat().st_mode
+    if os.access(path, os.R_OK):
+        return f"{mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    path.chmod(mode | stat.S_IRUSR)
+    try:
+        return f"{mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    finally:
+        path.chmod(mode)
 
 
 def jpeg_claiming(path: Path, height: int, width: int) -> None:

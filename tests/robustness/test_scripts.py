@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO, file_hashes, first_image, hanging_up_server, jpeg_claiming
+from .conftest import REPO, file_hashes, first_image, hanging_up_server, ignores_file_permissions, jpeg_claiming
 
 
 def script(*argv, timeout=180) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def test_validate_reports_a_decompression_bomb_by_name(data):
 
 
 def test_an_unreadable_train_csv_is_one_error_line(data):
-    if os.geteuid() == 0:  # root reads anything: a folder in the file's place is what root cannot read
+    if ignores_file_permissions():  # root reads anything: a folder in the file's place is what it cannot read
         (data / "train.csv").unlink()
         (data / "train.csv").mkdir()
         expected = f"error: {data / 'train.csv'}: is a directory, not a file"
