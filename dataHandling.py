@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fashion_seg.cli import SIZE_HELP, run, setup_logging, size_arg
+from fashion_seg.cli import SIZE_HELP, count_arg, run, setup_logging, size_arg
 from fashion_seg.errors import DataError
 
 
@@ -199,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("make-demo", help="write a small synthetic dataset in the competition layout")
     command.add_argument("--out", required=True, help="folder to write (train/, test/, train.csv, ...)")
     command.add_argument("--seed", type=int, default=0)
-    command.add_argument("--train-images", type=int, default=40)
-    command.add_argument("--test-images", type=int, default=8)
-    command.add_argument("--large-side", type=int, default=3000,
+    command.add_argument("--train-images", type=count_arg, default=40)
+    command.add_argument("--test-images", type=count_arg, default=8)
+    command.add_argument("--large-side", type=count_arg, default=3000,
                          help="long side of the one large train image (0: none; simple scenes only)")
     command.add_argument("--scenes", choices=["simple", "crowded"], default="simple",
                          help="simple (default): 1-3 figures side by side on a plain background; crowded: 1-4 "

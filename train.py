@@ -24,11 +24,11 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def numbers(text: str, kind=int) -> tuple:
+def numbers(text: str, option: str, kind=int) -> tuple:
     try:
         return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise ConfigError(f"{option} {text!r}: expected comma-separated numbers") from None
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -96,9 +96,9 @@ def plan_changes(args) -> dict:
     if args.stages:
         changes["stages"] = parse_stages(args.stages)
     if args.multiscale:
-        changes["multiscale"] = None if args.multiscale == "off" else numbers(args.multiscale)
+        changes["multiscale"] = None if args.multiscale == "off" else numbers(args.multiscale, "--multiscale")
     if args.decay_epochs:
-        changes["decay_epochs"] = () if args.decay_epochs == "none" else numbers(args.decay_epochs)
+        changes["decay_epochs"] = () if args.decay_epochs == "none" else numbers(args.decay_epochs, "--decay-epochs")
     if args.split:
         changes["split"] = args.split
     if args.val_fraction is not None:

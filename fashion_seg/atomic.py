@@ -2,6 +2,10 @@
 
 Used for everything a long job leaves behind (checkpoints, submissions, cleaned CSVs, manifests):
 the data goes to a temporary file in the same directory, is flushed to disk, and is renamed over the target.
+
+A write that fails for a reason the user can fix (a full disk, a read-only or forbidden folder: see
+:func:`fashion_seg.errors.file_error`) raises :class:`~fashion_seg.errors.FileAccessError` naming the target and
+saying that the previous file is unchanged (or that there was none); the temporary file is removed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from .errors import FileAccessError, file_error
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -35,20 +41,27 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     On an exception the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + (suffix if suffix is not None else target.suffix), dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.",
+                                        suffix=".tmp" + (suffix if suffix is not None else target.suffix),
+                                        dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_directory(target.parent)
+    except OSError as error:
+        user_error = file_error(error, target, writing=True)
+        if user_error is None:
+            raise
+        kept = "the previous file is unchanged" if target.exists() else "nothing was written there"
+        raise FileAccessError(f"{user_error}; {kept}") from error
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -69,6 +70,42 @@ def newest_run_config(model_dir: str | os.PathLike) -> Path | None:
     return None
 
 
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why the weights file ``path`` cannot be read whole (missing, truncated, corrupt), or None if every array of
+    every layer reads."""
+    from .mrcnn.weights import WeightFile
+
+    try:
+        with WeightFile(path) as weights:
+            for layer in weights.weighted_layer_names:
+                weights.arrays(layer)
+    except WeightsError as error:
+        return str(error)
+    return None
+
+
+def first_complete(candidates: Sequence[str | os.PathLike]) -> Path | None:
+    """The first of ``candidates`` (newest first) that reads whole (:func:`checkpoint_problem`); each one passed
+    over is named in a warning. None if none reads."""
+    for candidate in candidates:
+        problem = checkpoint_problem(candidate)
+        if problem is None:
+            return Path(candidate)
+        log.warning("passing over checkpoint %s: %s", candidate, problem)
+    return None
+
+
+def _newest_complete_epoch(newest: Path, name: str) -> Path:
+    """``newest`` (a run's last epoch checkpoint) if it reads, else the newest earlier epoch of its run that does."""
+    pattern = re.compile(rf"^mask_rcnn_{re.escape(name.lower())}_\d{{4}}\.h5$")
+    candidates = sorted((p for p in newest.parent.iterdir() if pattern.match(p.name)), reverse=True)
+    found = first_complete(candidates)
+    if found is None:
+        raise WeightsError(f"no checkpoint of {newest.parent} can be read whole (the newest, {newest.name}, is "
+                           "truncated or corrupt): give another --weights file")
+    return found
+
+
 def inference_config(values: dict[str, Any], overrides: dict[str, Any] | None = None, batch_size: int = 1,
                      permissive: bool = True) -> Config:
     """The config to predict with: saved ``values``, then ``overrides``, then one GPU running ``batch_size`` images
@@ -102,7 +139,7 @@ def load_inference_model(weights: str, model_dir: str | os.PathLike = "logs", co
         source = Path(config_file) if config_file else newest_run_config(model_dir)
         values = read_config_values(source) if source else dict(DEFAULT_CONFIG)
         model = MaskRCNN("inference", inference_config(values, overrides, batch_size, permissive), str(model_dir))
-        path = Path(model.find_last())
+        path = _newest_complete_epoch(Path(model.find_last()), model.config.NAME)
         beside = path.parent / CONFIG_FILE
         if not config_file and beside.exists() and beside != source:
             return load_inference_model(str(path), model_dir, None, overrides, batch_size, permissive)

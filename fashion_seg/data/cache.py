@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_path, atomic_write
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .images import image_size, load_image
 from .masks import scaled_size
 
@@ -78,6 +78,8 @@ def prepare_image_cache(
     """Write the resized cache of ``DATA_DIR/<split>/`` for each split that exists (see the module docstring)."""
     if max_side < 32:
         raise DataError(f"--max-side {max_side} is too small to train on; use at least 32")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--workers {workers}: give a number of processes (0, or leave it out, for one per core)")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if data_dir.resolve() == out_dir.resolve():
         raise DataError("the cache must go to another folder than the data (it would overwrite the originals)")

@@ -12,6 +12,11 @@ Reduced decoding: when ``max_side`` (or ``size``) asks for at most half the stor
 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling through ``cv2.IMREAD_REDUCED_COLOR_*``, several times faster than a
 full decode), choosing the largest reduction that still leaves at least the wanted size; the rest (less than 2x) is
 bilinear.
+
+Pixel limit: an image whose header claims more than :func:`pixel_limit` pixels (default 178,956,970, PIL's own
+decompression-bomb limit: about 13,400 x 13,400) is refused with a :class:`DataError` naming it, before any pixel is
+decoded: a hostile or broken header would otherwise claim gigabytes of memory. Set ``FASHION_SEG_MAX_IMAGE_PIXELS``
+to another number of pixels, or to 0 for no limit (OpenCV keeps its own limit of 2**30 pixels).
 """
 
 from __future__ import annotations
@@ -23,14 +28,44 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .masks import scaled_size
+
+PIXEL_LIMIT_VARIABLE = "FASHION_SEG_MAX_IMAGE_PIXELS"
+DEFAULT_PIXEL_LIMIT = 178_956_970
+# This module enforces the limit itself (settable, and as a DataError): PIL's own check would raise its
+# DecompressionBombError, or only warn, for the same images.
+Image.MAX_IMAGE_PIXELS = None
 
 _REDUCED_FLAGS = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
 
 
+def pixel_limit() -> int | None:
+    """The most pixels an image may have (``$FASHION_SEG_MAX_IMAGE_PIXELS``, else :data:`DEFAULT_PIXEL_LIMIT`);
+    None: no limit."""
+    text = os.environ.get(PIXEL_LIMIT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_PIXEL_LIMIT
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{PIXEL_LIMIT_VARIABLE}={text!r}: give a number of pixels, or 0 for no limit")
+    return value or None
+
+
+def _check_pixel_limit(path: str | os.PathLike, height: int, width: int) -> None:
+    limit = pixel_limit()
+    if limit is not None and height * width > limit:
+        raise DataError(f"image {path} claims {width}x{height} = {height * width:,} pixels, more than the limit of "
+                        f"{limit:,}: a broken or hostile file? If it is real, raise {PIXEL_LIMIT_VARIABLE}")
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) of the stored pixel grid, read from the file header without decoding the pixels."""
+    """(height, width) of the stored pixel grid, read from the file header without decoding the pixels.
+
+    Raises :class:`DataError` naming the file if it is missing, unreadable or over :func:`pixel_limit`."""
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -38,6 +73,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise DataError(f"image not found: {path}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise DataError(f"unreadable image {path}: {error}") from None
+    _check_pixel_limit(path, height, width)
     return height, width
 
 
@@ -49,13 +85,13 @@ def load_image(
     ``max_side``: shrink (never enlarge) so that the longer side is at most ``max_side``, keeping the aspect ratio
     (the size is :func:`fashion_seg.data.masks.scaled_size` of the stored size, the same rule the masks follow).
     ``size``: ``(height, width)`` to resize to exactly, enlarging if needed; overrides ``max_side``.
-    Raises :class:`DataError` naming the file if it is missing or cannot be decoded.
+    Raises :class:`DataError` naming the file if it is missing, cannot be decoded or is over :func:`pixel_limit`.
     """
     path = Path(path)
     target = size
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    height, width = image_size(path)
     if max_side is not None or size is not None:
-        height, width = image_size(path)
         if target is None:
             target = scaled_size(height, width, max_side)
         for factor, reduced in _REDUCED_FLAGS.items():
@@ -78,11 +114,13 @@ def load_image(
 
 
 def check_pixels(path: str | os.PathLike) -> None:
-    """Decode every pixel strictly; raise :class:`DataError` for a missing, corrupt or truncated file.
+    """Decode every pixel strictly; raise :class:`DataError` for a missing, corrupt or truncated file, or one over
+    :func:`pixel_limit`.
 
     Stricter than :func:`load_image` (libjpeg fills a truncated JPEG with gray and only warns), and slower than
     :func:`image_size` (which reads the header only).
     """
+    image_size(path)  # refuses an image over the pixel limit before decoding it
     try:
         with Image.open(path) as image:
             image.load()

@@ -120,10 +120,13 @@ def validate_data_dir(
     data_dir: str | os.PathLike, check_all_pixels: bool = False, progress: bool = False
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read ``DATA_DIR/train.csv`` (+ ``label_descriptions.json``, else the packaged 2019 file) and validate it
-    against ``DATA_DIR/train/``. Returns the annotations as read and the report."""
+    against ``DATA_DIR/train/``. Returns the annotations as read and the report. A train.csv without rows raises
+    :class:`DataError`: there is nothing to check, and nothing to train on."""
     data_dir = Path(data_dir)
     labels = read_data_dir_labels(data_dir)
     annotations = read_train_csv(data_dir / "train.csv")
+    if annotations.empty:
+        raise DataError(f"{data_dir / 'train.csv'} has a header but no annotation rows: nothing to validate")
     report = validate_annotations(annotations, data_dir / "train", labels, check_all_pixels, progress)
     return annotations, report
 

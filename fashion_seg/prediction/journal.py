@@ -6,19 +6,23 @@ per image and fsynced per batch, so an interrupted run (Ctrl-C, a killed job, a 
 of the batch in flight; a trailing incomplete block is cut off when the journal is opened again. The run that
 finishes writes the submission atomically from the journal and deletes it.
 
+A journal that cannot be written (a full disk, a read-only folder) stops the run with a
+:class:`~fashion_seg.errors.FileAccessError` that says how many images it keeps: a run with more space continues.
+
 A journal written with other settings (weights, augmentations, post-processing, output size, image list) is never
 continued: opening it raises :class:`DataError` unless ``restart=True``, which discards it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ..errors import DataError
+from ..errors import DataError, FileAccessError, file_error
 
 HEADER_PREFIX = "#fashion_seg-journal "
 DONE = "#done"
@@ -36,19 +40,33 @@ class PredictionJournal:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))
         self.done: list[str] = []
-        if restart and self.path.exists():
-            self.path.unlink()
-        if self.path.exists():
-            complete = self._read_existing()
-            self._handle = open(self.path, "r+", encoding="utf-8", newline="")
-            self._handle.truncate(complete)
-            self._handle.seek(complete)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "w", encoding="utf-8", newline="")
-            self._handle.write(HEADER_PREFIX + json.dumps(self.settings, sort_keys=True) + "\n")
-            self.sync()
+        self._synced = 0  # of ``done``, the images known to be on disk
+        with self._writing():
+            if restart and self.path.exists():
+                self.path.unlink()
+            if self.path.exists():
+                complete = self._read_existing()
+                self._handle = open(self.path, "r+", encoding="utf-8", newline="")
+                self._handle.truncate(complete)
+                self._handle.seek(complete)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "w", encoding="utf-8", newline="")
+                self._handle.write(HEADER_PREFIX + json.dumps(self.settings, sort_keys=True) + "\n")
+                self.sync()
         self._writer = csv.writer(self._handle, lineterminator="\n")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Report a failed write the user can fix as a :class:`FileAccessError` saying what the journal keeps."""
+        try:
+            yield
+        except OSError as error:
+            user_error = file_error(error, self.path, writing=True)
+            if user_error is None:
+                raise
+            raise FileAccessError(f"{user_error}; the journal keeps the {self._synced} images finished before: "
+                                  "make room and run again to continue") from error
 
     def _read_existing(self) -> int:
         """Check the header, collect the finished images; returns the byte offset after the last complete block."""
@@ -73,20 +91,24 @@ class PredictionJournal:
                     fields = next(csv.reader([line.decode("utf-8")]))
                     self.done.append(fields[1])
                     complete = handle.tell()
+        self._synced = len(self.done)
         return complete
 
     def append(self, image_id: str, rows: list[ScoredRow]) -> None:
         """Record one finished image (``rows`` may be empty: the submission gets its placeholder)."""
-        for row_image, encoded, class_id, score in rows:
-            self._writer.writerow((row_image, encoded, class_id, repr(float(score))))
-        self._writer.writerow((DONE, image_id, len(rows)))
-        self._handle.flush()
+        with self._writing():
+            for row_image, encoded, class_id, score in rows:
+                self._writer.writerow((row_image, encoded, class_id, repr(float(score))))
+            self._writer.writerow((DONE, image_id, len(rows)))
+            self._handle.flush()
         self.done.append(image_id)
 
     def sync(self) -> None:
         """Make what was appended survive a crash of the machine."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        with self._writing():
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        self._synced = len(self.done)
 
     def images(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, list[ScoredRow]]]:
         """``(ImageId, rows)`` of the finished images, read from disk: in the order they were finished, or in
@@ -113,8 +135,11 @@ class PredictionJournal:
 
     def close(self) -> None:
         if not self._handle.closed:
-            self.sync()
-            self._handle.close()
+            with self._writing():
+                try:
+                    self.sync()
+                finally:
+                    self._handle.close()
 
     def remove(self) -> None:
         self.close()

@@ -29,6 +29,21 @@ from .target import SSHTarget
 
 log = logging.getLogger(__name__)
 
+
+class _TransportErrorsToDebug(logging.Filter):
+    """paramiko's transport thread logs each failure it meets at ERROR, its traceback line by line, and then hands
+    the failure to the calling thread, where :func:`connect` and :meth:`RemoteHost.run` report it as one
+    :class:`RemoteError`. Its ERROR records are demoted to DEBUG: shown with ``-v``, never as a second report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("paramiko.transport").addFilter(_TransportErrorsToDebug())
+
 Prompt = Callable[[str], str]
 
 
@@ -38,8 +53,12 @@ def load_private_key(path: Path, prompt: Prompt | None) -> paramiko.PKey:
         return paramiko.PKey.from_path(path)
     except (TypeError, paramiko.PasswordRequiredException):
         pass  # encrypted: cryptography raises TypeError when no password is given
-    except (OSError, ValueError, paramiko.SSHException) as error:
-        raise RemoteError(f"cannot read private key {path}: {error}") from None
+    except OSError as error:
+        raise RemoteError(f"cannot read private key {path}: {error.strerror or error}") from None
+    except (ValueError, paramiko.SSHException):
+        hint = "it is the public half: give the file without .pub" if path.suffix == ".pub" else \
+            "expected an OpenSSH or PEM private key (ssh-keygen makes one)"
+        raise RemoteError(f"{path} is not a private key: {hint}") from None
     if prompt is None:
         raise RemoteError(
             f"private key {path} is encrypted: run interactively to type its passphrase, or load it into ssh-agent "
@@ -233,6 +252,12 @@ def _connection_error(
             f"your public key to ~{target.user}/.ssh/authorized_keys on the host"
         )
     if isinstance(error, paramiko.SSHException):
+        # A server that hangs up instead of greeting (paramiko keeps the reason as the context of its error), or
+        # that answers in another protocol.
+        hung_up = isinstance(error.__context__, (EOFError, ConnectionError))
+        if hung_up or "Indecipherable protocol version" in str(error):
+            how = "hung up without an SSH greeting" if hung_up else f"answered in another protocol ({error})"
+            return RemoteError(f"{where} is not an SSH server: it {how}; check --port and --host")
         # A silent server shows up as a banner timeout, or as the negotiation giving up ("No existing session").
         if any(text in str(error) for text in ("banner", "No existing session", "Negotiation timed out")):
             return RemoteError(

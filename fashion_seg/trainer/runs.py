@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checkpoints import first_complete
 from ..errors import WeightsError
 from ..mrcnn.run_names import RUN_DIR, stamp_order
 
@@ -117,8 +118,10 @@ def newest_resume_point(model_dir: str | os.PathLike, name: str) -> ResumePoint:
     pattern = _checkpoint_pattern(name)
     for run in sorted(runs, key=lambda p: stamp_order(RUN_DIR.match(p.name)["stamp"]), reverse=True):
         points = [ResumePoint(f, int(m["epoch"]), m["reason"]) for f in run.iterdir() if (m := pattern.match(f.name))]
-        if points:
-            return max(points, key=lambda p: (p.epoch, p.reason is not None, p.path.stat().st_mtime_ns))
+        points.sort(key=lambda p: (p.epoch, p.reason is not None, p.path.stat().st_mtime_ns), reverse=True)
+        complete = first_complete([p.path for p in points])  # a truncated newest one is passed over, with a warning
+        if complete is not None:
+            return next(p for p in points if p.path == complete)
     raise WeightsError(f"--weights last: no checkpoint of {name.lower()!r} under {model_dir} (looked for "
                        f"{name.lower()}YYYYMMDDTHHMMSS/mask_rcnn_{name.lower()}_NNNN.h5); start a run with --weights "
                        "coco, imagenet, none or a file")

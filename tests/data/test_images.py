@@ -1,12 +1,21 @@
 """Image loading: always RGB uint8, stored pixel grid (EXIF ignored), reduced decoding, clear errors."""
 
+import struct
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_seg.data.images import check_pixels, image_size, load_image
-from fashion_seg.errors import DataError
+from fashion_seg.data.images import (
+    DEFAULT_PIXEL_LIMIT,
+    PIXEL_LIMIT_VARIABLE,
+    check_pixels,
+    image_size,
+    load_image,
+    pixel_limit,
+)
+from fashion_seg.errors import ConfigError, DataError
 
 
 def gradient(height, width):
@@ -72,3 +81,44 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
     assert image_size(tmp_path / "cut.jpg") == (300, 300)  # the header is intact
     with pytest.raises(DataError, match="unreadable image .*cut.jpg"):
         check_pixels(tmp_path / "cut.jpg")
+
+
+def jpeg_claiming(path, height, width):
+    """A small JPEG whose header claims ``height`` x ``width`` pixels (a decompression bomb's header)."""
+    Image.fromarray(gradient(16, 16)).save(path)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"\xff\xc0")
+    data[start + 5:start + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("read", [image_size, load_image, check_pixels, lambda p: load_image(p, max_side=64)],
+                         ids=["image_size", "load_image", "check_pixels", "load_image-reduced"])
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path, read):
+    path = tmp_path / "bomb.jpg"
+    jpeg_claiming(path, 20000, 20000)
+    with pytest.raises(DataError, match=rf"image {path} claims 20000x20000 = 400,000,000 pixels, more than the limit "
+                                        r"of 178,956,970: .* raise FASHION_SEG_MAX_IMAGE_PIXELS"):
+        read(path)
+
+
+def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch):
+    Image.fromarray(gradient(40, 60)).save(tmp_path / "a.jpg")
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, "2_399")
+    assert pixel_limit() == 2399
+    with pytest.raises(DataError, match="claims 60x40 = 2,400 pixels, more than the limit of 2,399"):
+        load_image(tmp_path / "a.jpg")
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, "2400")
+    assert load_image(tmp_path / "a.jpg").shape == (40, 60, 3)
+    jpeg_claiming(tmp_path / "bomb.jpg", 20000, 20000)
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, "0")  # no limit: the header is believed
+    assert pixel_limit() is None and image_size(tmp_path / "bomb.jpg") == (20000, 20000)
+    monkeypatch.delenv(PIXEL_LIMIT_VARIABLE)
+    assert pixel_limit() == DEFAULT_PIXEL_LIMIT
+
+
+@pytest.mark.parametrize("text", ["lots", "-1", "1e9"])
+def test_a_pixel_limit_that_is_not_a_count_is_a_config_error(monkeypatch, text):
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, text)
+    with pytest.raises(ConfigError, match=f"{PIXEL_LIMIT_VARIABLE}='{text}': give a number of pixels, or 0"):
+        pixel_limit()

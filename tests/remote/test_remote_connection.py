@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import subprocess
 import threading
@@ -174,6 +175,34 @@ def test_a_server_that_never_speaks_ssh_times_out(sshd, known_hosts):
         for connection, _ in accepted:
             connection.close()
         silent.close()
+
+
+def test_a_server_of_another_protocol_is_one_error_and_no_paramiko_traceback(sshd, known_hosts, caplog):
+    """An HTTP-like server that answers and hangs up: paramiko's transport thread logs the failure with its traceback
+    at ERROR; that log is demoted to DEBUG, so only the RemoteError reports it."""
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+
+    def answer_and_hang_up():
+        connection, _ = other.accept()
+        connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+        connection.shutdown(socket.SHUT_RDWR)
+        connection.close()
+
+    threading.Thread(target=answer_and_hang_up, daemon=True).start()
+    port = other.getsockname()[1]
+    target = dataclasses.replace(sshd.target(known_hosts), port=port, connect_timeout=5)
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(RemoteError, match=f"127.0.0.1:{port} is not an SSH "
+                                                                              "server.*check --port"):
+            connect(target)
+    finally:
+        other.close()
+    assert [r for r in caplog.records if r.name.startswith("paramiko") and r.levelno >= logging.ERROR] == []
+    with caplog.at_level(logging.DEBUG, logger="paramiko"):
+        logging.getLogger("paramiko.transport").error("Traceback (most recent call last):")
+    assert caplog.records[-1].levelname == "DEBUG"
 
 
 def test_commands_and_paths(remote):

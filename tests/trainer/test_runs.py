@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from fashion_seg.errors import WeightsError
@@ -17,8 +19,11 @@ from fashion_seg.trainer.runs import (
 
 
 def touch(path: Path, mtime_ns: int | None = None) -> Path:
+    """An empty but whole weights file (``--weights last`` passes over files that do not read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"weights")
+    with h5py.File(path, "w") as handle:
+        handle.attrs["layer_names"] = np.array([b"none"])
+        handle.create_group("none").attrs["weight_names"] = np.array([], dtype="S1")
     if mtime_ns is not None:
         os.utime(path, ns=(mtime_ns, mtime_ns))
     return path
@@ -99,5 +104,5 @@ def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside(tmp_path)
                                        "mask_rcnn_fashion_0004_last_good.h5.superseded"]
     assert sorted(p.name for p in run.glob("*.h5")) == [
         "mask_rcnn_fashion_0001.h5", "mask_rcnn_fashion_0002.h5", "mask_rcnn_fashion_best.h5"]
-    assert all(p.read_bytes() == b"weights" for p in moved)  # renamed, not lost
+    assert all(p.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n" for p in moved)  # renamed, not lost
     assert newest_resume_point(tmp_path, "fashion") == point  # --weights last now finds the resumed checkpoint
