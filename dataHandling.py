@@ -23,6 +23,10 @@ from pathlib import Path
 from fashion_seg.cli import SIZE_HELP, count_arg, run, setup_logging, size_arg
 from fashion_seg.errors import DataError
 
+#: what score and perturb read: truth in train.csv format, a submission in Kaggle's
+TRUTH_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId")
+SUBMISSION_COLUMNS = ("ImageId", "EncodedPixels", "ClassId")
+
 
 def make_demo(args) -> int:
     if args.scenes == "crowded":
@@ -125,7 +129,7 @@ def perturb(args) -> int:
     from fashion_seg.data.synthetic import perturb_truth
     from fashion_seg.prediction.submission import write_submission
 
-    truth = read_string_csv(args.truth)
+    truth = read_string_csv(args.truth, TRUTH_COLUMNS)
     submission = perturb_truth(truth, seed=args.seed, size=args.size)
     if args.size is None:
         from fashion_seg.atomic import atomic_write
@@ -148,7 +152,8 @@ def score(args) -> int:
 
     if args.panels and not args.image_dir:
         raise DataError("--panels needs --image-dir (the folder of the truth's images)")
-    truth, submission = read_string_csv(args.truth), read_string_csv(args.submission)
+    truth = read_string_csv(args.truth, TRUTH_COLUMNS)
+    submission = read_string_csv(args.submission, SUBMISSION_COLUMNS)
     submission_size = args.submission_size
     labels = read_label_descriptions(args.labels)
     true, predicted = metrics.frame_instances(truth, submission, args.size, submission_size)

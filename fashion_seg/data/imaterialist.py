@@ -164,15 +164,20 @@ def image_file_name(image_id: str) -> str:
     return image_id if Path(image_id).suffix else f"{image_id}.jpg"
 
 
-def read_string_csv(path: str | os.PathLike) -> pd.DataFrame:
+def read_string_csv(path: str | os.PathLike, columns: Sequence[str] = ()) -> pd.DataFrame:
     """A competition CSV as strings, empty cells kept as ``''`` (a placeholder row's EncodedPixels, a 2020 row
-    without attributes); a missing or malformed file raises :class:`DataError` naming it."""
+    without attributes); a missing or malformed file, or one without all of ``columns``, raises :class:`DataError`
+    naming it."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except FileNotFoundError:
         raise DataError(f"file not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise DataError(f"{path} is not a readable CSV: {error}") from None
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise DataError(f"{path} has no column(s) {', '.join(missing)}; its columns are {', '.join(frame.columns)}")
+    return frame
 
 
 def read_train_csv(path: str | os.PathLike) -> pd.DataFrame:
