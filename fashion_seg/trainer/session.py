@@ -258,7 +258,8 @@ def _load_weights(model, point: ResumePoint | None, starting: Path | None, sourc
 def class_specific_mismatches(keras_model, path: Path) -> list[str]:
     """The class-specific layers (:data:`fashion_seg.mrcnn.weights.CLASS_SPECIFIC_LAYERS`) whose shapes in the
     weights file ``path`` differ from the model's: a file trained for another number of classes (COCO's 81). They
-    are excluded from loading (and so start from scratch), which the log says."""
+    are excluded from loading (and so start from scratch), which the log says. So is an attribute head
+    (``mrcnn_attr_logits``) trained for another number of attributes (a 2019 file in a 2020 run)."""
     from ..mrcnn import weights as weight_io
 
     model_shapes = {entry.name: [tuple(v.shape) for v in entry.variables]
@@ -267,12 +268,19 @@ def class_specific_mismatches(keras_model, path: Path) -> list[str]:
         present = [name for name in weight_io.CLASS_SPECIFIC_LAYERS if name in weights.weight_names]
         different = [name for name in present if [tuple(s) for s in weights.shapes(name)] != model_shapes.get(name)]
         classes = weights.shapes("mrcnn_class_logits")[-1][-1] if "mrcnn_class_logits" in present else None
+        attributes = "mrcnn_attr_logits"
+        other_attributes = (attributes in weights.weight_names and attributes in model_shapes
+                            and [tuple(s) for s in weights.shapes(attributes)] != model_shapes[attributes])
+        file_attributes = weights.shapes(attributes)[-1][-1] if other_attributes else None
+    if other_attributes:
+        log.info("%s was trained for %d attributes, this model has %d: mrcnn_attr_logits starts from scratch", path,
+                 file_attributes, model_shapes[attributes][-1][-1])
     if different:
         ours = model_shapes["mrcnn_class_logits"][-1][-1]
         log.info("%s was trained for %s classes, this model has %d: the class-specific layers %s start from "
                  "scratch (matterport's exclude list)", path, classes if classes is not None else "another number of",
                  ours, ", ".join(different))
-    return different
+    return different + ([attributes] if other_attributes else [])
 
 
 # --------------------------------------------------------------------------------------------- data

@@ -53,3 +53,17 @@ def test_history_and_curve_have_the_attribute_loss_only_when_trained_with_it(tmp
     frame = with_head.append({**row, "epoch": 2, "mrcnn_attr_loss": 0.5, "val_mrcnn_attr_loss": 0.6})
     assert pd.read_csv(with_head.path)["mrcnn_attr_loss"].tolist() == [0.7, 0.5]
     assert loss_curves(frame, tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_starting_weights_with_another_attribute_count_leave_the_attribute_head_fresh(tiny_config, tmp_path):
+    from fashion_seg.mrcnn.model import MaskRCNN
+    from fashion_seg.mrcnn.weights import load_weights, save_weights
+    from fashion_seg.trainer.session import class_specific_mismatches
+
+    file_model = MaskRCNN("inference", tiny_config(ATTRIBUTE_HEAD=True, NUM_ATTRIBUTES=5), tmp_path).keras_model
+    path = save_weights(file_model, tmp_path / "five_attributes.h5")
+    model = MaskRCNN("inference", tiny_config(ATTRIBUTE_HEAD=True), tmp_path).keras_model
+    assert class_specific_mismatches(model, path) == ["mrcnn_attr_logits"]
+    report = load_weights(model, path, by_name=True, exclude=class_specific_mismatches(model, path))
+    assert report.excluded == ["mrcnn_attr_logits"] and "mrcnn_class_logits" in report.loaded
+    assert class_specific_mismatches(file_model, path) == []
