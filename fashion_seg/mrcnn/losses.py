@@ -1,4 +1,5 @@
-"""The five Mask R-CNN losses (and the *added* attribute loss) and matterport's L2 weight decay, in ``keras.ops`` (TensorFlow and JAX).
+"""The five Mask R-CNN losses, the *added* attribute loss and matterport's L2 weight decay, in ``keras.ops``
+(TensorFlow and JAX).
 
 Each loss is a mean over the whole batch of the terms that exist (zero when none exist), computed in float32 whatever
 the model's dtype policy. Where matterport is wrong, we differ, and say so:

@@ -25,7 +25,7 @@ image has that shape. Outputs (a dict): matterport's ``rpn_class_logits``, ``rpn
 ``roi_valid``). ``mrcnn_mask`` covers only the first ``int(TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO)`` ROIs: the only
 ones that can be positive (see :mod:`fashion_seg.mrcnn.detection_targets`).
 
-:class:`TrainingModel` is the Keras model: ``fit``/``evaluate`` train it with the five losses of
+:class:`TrainingModel` is the Keras model: ``fit``/``evaluate`` train it with the five (or six) losses of
 :mod:`fashion_seg.mrcnn.losses` (each weighted by ``LOSS_WEIGHTS``) plus matterport's L2 weight decay, and log each
 loss under its matterport name (``rpn_class_loss`` ... and ``val_rpn_class_loss`` ...).
 """

@@ -1,4 +1,4 @@
-"""The attribute head (``ATTRIBUTE_HEAD``): its loss and masking, its targets, that off is today's model bit for bit,
+"""The attribute head (``ATTRIBUTE_HEAD``): its loss and masking, its targets through batches and the detection target
 that on it leaves every other output as it was, h5 loading by name, and the ``heads`` layer set.
 
 Models are the tiny ones of ``test_training.py`` (resnet_tiny, 128x128, narrow heads).
@@ -8,8 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from fashion_seg.data.batches import INPUT_NAMES, build_batch, input_names
+from fashion_seg.data.imaterialist import LabelDescriptions
 from fashion_seg.mrcnn import losses
 from fashion_seg.mrcnn.config import Config
+from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.detection_targets import detection_targets
 from fashion_seg.mrcnn.model import MaskRCNN
 from fashion_seg.mrcnn.training import LAYER_REGEX
@@ -189,3 +192,42 @@ def test_the_training_model_has_attribute_inputs_outputs_and_loss_only_when_on(t
     assert on.loss_weights["mrcnn_attr_loss"] == 0.5
     with pytest.raises(ConfigError, match="ATTRIBUTE_LOSS_WEIGHT"):
         TinyConfig(LOSS_WEIGHTS={**Config.LOSS_WEIGHTS, "mrcnn_attr_loss": 2.0})
+
+
+class ThreeShapes(Dataset):
+    """One 64x64 image: a square (category 0, attributes 1 and 3), a one-pixel dot (category 1, attribute 0) and a
+    bar (category 1, no attributes: known none, since the others have some)."""
+
+    def __init__(self):
+        super().__init__()
+        self.labels = LabelDescriptions(
+            categories=tuple({"id": i, "name": f"c{i}"} for i in range(2)),
+            attributes=tuple({"id": i, "name": f"a{i}"} for i in range(5)))
+        self.add_class("shapes", 1, "c0")
+        self.add_class("shapes", 2, "c1")
+        self.add_image("shapes", 0, None, category_ids=np.array([0, 1, 1]), attribute_ids=((1, 3), (0,), ()))
+        self.prepare()
+
+    def load_image(self, image_id):
+        return np.full((64, 64, 3), 90, np.uint8)
+
+    def load_mask(self, image_id):
+        masks = np.zeros((64, 64, 3), bool)
+        masks[5:30, 5:30, 0] = True
+        masks[40, 40, 1] = True
+        masks[35:60, 10:20, 2] = True
+        return masks, np.array([1, 2, 2], np.int32)
+
+
+def test_batches_carry_each_kept_instances_attributes():
+    config = TinyConfig(ATTRIBUTE_HEAD=True, IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGE_RESIZE_MODE="none")
+    batch = build_batch(ThreeShapes(), [0], config, min_area=4)  # the dot is dropped
+    assert set(batch) == set(input_names(config))
+    assert batch["input_gt_class_ids"][0].tolist() == [1, 2, 0, 0]
+    assert batch["input_gt_attributes"].shape == (1, 4, 5)
+    assert batch["input_gt_attributes"][0].tolist() == [[0, 1, 0, 1, 0], [0] * 5, [0] * 5, [0] * 5]
+    assert batch["input_gt_attributes_known"][0].tolist() == [True, True, False, False]
+    assert set(build_batch(ThreeShapes(), [0], TinyConfig(IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64))) == set(INPUT_NAMES)
+    with pytest.raises(ConfigError, match="NUM_ATTRIBUTES=92 but the attribute vocabulary has 5"):
+        build_batch(ThreeShapes(), [0], TinyConfig(ATTRIBUTE_HEAD=True, NUM_ATTRIBUTES=92, IMAGE_MIN_DIM=64,
+                                                    IMAGE_MAX_DIM=64))
