@@ -1,5 +1,6 @@
 """The attribute head (``ATTRIBUTE_HEAD``): its loss and masking, its targets through batches and the detection target
-that on it leaves every other output as it was, h5 loading by name, and the ``heads`` layer set.
+layer, that off is today's model bit for bit, that on it leaves every other output as it was, h5 loading by name,
+and the ``heads`` layer set.
 
 Models are the tiny ones of ``test_training.py`` (resnet_tiny, 128x128, narrow heads).
 """

@@ -60,7 +60,7 @@ def blob(rng, blue: bool, striped: bool):
     mask = ((rows - cy) / rng.uniform(22, 32)) ** 2 + ((cols - cx) / rng.uniform(24, 36)) ** 2 <= 1
     image[mask] = BLUE if blue else ORANGE
     if striped:
-        image[mask & ((rows // 4) % 2 == 0)] = (245, 245, 245)
+        image[mask & ((rows // 8) % 2 == 0)] = (245, 245, 245)  # 8-pixel bands: coarse enough for P3/P4
     return image, mask
 
 
