@@ -75,8 +75,7 @@ class ClassifierHead:
         self.bbox_fc = _distributed(layers.Dense(4 * classes, name="mrcnn_bbox_fc", dtype=OUTPUT_DTYPE),
                                     "mrcnn_bbox_fc", OUTPUT_DTYPE)
         self.bbox = layers.Reshape((-1, classes, 4), name="mrcnn_bbox", dtype=OUTPUT_DTYPE)
-        self.has_attributes = bool(config.ATTRIBUTE_HEAD)
-        if self.has_attributes:
+        if config.ATTRIBUTE_HEAD:
             self.attr_logits = _distributed(
                 layers.Dense(config.NUM_ATTRIBUTES, name="mrcnn_attr_logits", dtype=OUTPUT_DTYPE),
                 "mrcnn_attr_logits", OUTPUT_DTYPE)

@@ -71,11 +71,12 @@ class RawDetections(NamedTuple):
 
 class AttributedDetections(NamedTuple):
     """:class:`RawDetections` plus ``attributes`` float32 ``[batch, DETECTION_MAX_INSTANCES, NUM_ATTRIBUTES]``: each
-    detection row's attribute probabilities (sigmoid; zero on padding rows), from a model with ``ATTRIBUTE_HEAD``."""
+    detection row's attribute probabilities (sigmoid; zero on padding rows), from a model with ``ATTRIBUTE_HEAD``
+    (None inside a model without it)."""
 
     detections: np.ndarray
     masks: np.ndarray
-    attributes: np.ndarray
+    attributes: np.ndarray | None
 
 
 def mask_rows(count: int, maximum: int) -> int:
