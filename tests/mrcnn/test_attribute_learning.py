@@ -111,7 +111,7 @@ def trained(tmp_path_factory):
 def test_the_head_learns_colour_and_stripes_of_new_blobs(trained):
     model, logs = trained
     assert logs["mrcnn_attr_loss"][-1] < logs["mrcnn_attr_loss"][0]
-    test = BlobDataset(8, seed=1)
+    test = BlobDataset(16, seed=1)
     predicted, truth = [], []
     for image_id in test.image_ids:
         result = model.detect([test.load_image(image_id)])[0]
@@ -120,6 +120,7 @@ def test_the_head_learns_colour_and_stripes_of_new_blobs(trained):
         truth.append(test.image_info[image_id]["truth"])
     predicted, truth = np.array(predicted), np.array(truth)
     scores = [f1(predicted[:, column], truth[:, column]) for column in range(2)]
-    # chance: predicting "yes" for every blob gives F1 0.67 on these balanced attributes; the seeded run: 1.0, 1.0
-    assert scores[0] >= 0.85, scores
-    assert scores[1] >= 0.85, scores
+    # chance: guessing gives F1 0.5, "yes" for every blob 0.67 on these balanced attributes. The seeded runs:
+    # TensorFlow 1.0 (colour) and 0.94 (stripes), JAX 0.86 and 1.0.
+    assert scores[0] >= 0.75, scores
+    assert scores[1] >= 0.75, scores
