@@ -9,7 +9,7 @@ Steps, each through the project's own commands: a crowded dataset
 process, stopped (SIGTERM, its interrupted checkpoint kept) once ``--minutes`` of training have passed, counted as
 the sum of its epochs' seconds in ``history.csv`` (start-up and model building left out); then, for the last
 checkpoint written before each minute mark, ``predict.py`` on the held-out test images and the competition metric
-(:func:`fashion_seg.metrics.score_frames`) against ``test_truth.csv``: the score, the category-only score
+(:func:`fashion_seg.evaluation.metrics.score_frames`) against ``test_truth.csv``: the score, the category-only score
 (attributes removed from truth and prediction) and the small-parts score (mean pair score, category-only, of
 glasses, shoes and zippers). At the last mark the post-processing is also tuned (``predict.py tune`` on the
 validation split) and the test images predicted again with the tuned preset.
@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO))
 
 import dataHandling  # noqa: E402
 import predict  # noqa: E402
-from fashion_seg import metrics, plots  # noqa: E402
+from fashion_seg import plots  # noqa: E402
+from fashion_seg.evaluation import metrics  # noqa: E402
 from fashion_seg.data.synthetic.crowded import make_crowded_dataset  # noqa: E402
 from fashion_seg.data.imaterialist import parse_class_id, read_string_csv  # noqa: E402
 from fashion_seg.data.synthetic import GLASSES, SHOE, ZIPPER  # noqa: E402

@@ -77,30 +77,37 @@ def scatter(
 LOSS_PANELS = (
     ("loss", "total loss"), ("rpn_class_loss", "RPN class"), ("rpn_bbox_loss", "RPN box"),
     ("mrcnn_class_loss", "head class"), ("mrcnn_bbox_loss", "head box"), ("mrcnn_mask_loss", "mask"),
+    ("mrcnn_attr_loss", "attributes"),
 )
 
 
 def loss_curves(history, path: str | os.PathLike, title: str = "") -> Path:
     """Training curves of a run's history (a ``history.csv`` frame, see :mod:`fashion_seg.trainer.history`): one
-    panel per loss (training and validation), one for the validation metric and one for the learning rate; dashed
-    lines where a new stage starts."""
-    figure = Figure(figsize=(13, 6.5))
-    axes = figure.subplots(2, 4).ravel()
+    panel per loss (training and validation; the attribute loss only when the history has it), one for the
+    validation metric and one for the learning rate; dashed lines where a new stage starts."""
+    panels = [(column, label) for column, label in LOSS_PANELS
+              if column != "mrcnn_attr_loss" or (column in history and history[column].notna().any())]
+    columns = (len(panels) + 3) // 2
+    figure = Figure(figsize=(3.25 * columns, 6.5))
+    axes = figure.subplots(2, columns).ravel()
+    metric_axes, rate_axes = axes[len(panels)], axes[len(panels) + 1]
+    for ax in axes[len(panels) + 2:]:
+        ax.set_visible(False)
     epochs = np.asarray(history["epoch"], dtype=float)
     stage = np.asarray(history["stage"], dtype=float)
     stage_starts = epochs[1:][np.diff(stage) != 0] - 0.5 if len(stage) > 1 else []
-    for ax, (column, label) in zip(axes, LOSS_PANELS):
+    for ax, (column, label) in zip(axes, panels):
         ax.plot(epochs, history[column], marker=".", color="#4c72b0", label="train")
         if history[f"val_{column}"].notna().any():
             ax.plot(epochs, history[f"val_{column}"], marker=".", color="#dd8452", label="validation")
         ax.set_title(label)
     metric = history["val_metric"].notna()
     if metric.any():
-        axes[6].plot(epochs[metric.to_numpy()], history["val_metric"][metric], marker="o", color="#55a868")
-    axes[6].set_title("validation metric")
-    axes[7].plot(epochs, history["learning_rate"], marker=".", color="#8172b3")
-    axes[7].set_yscale("log")
-    axes[7].set_title("learning rate")
+        metric_axes.plot(epochs[metric.to_numpy()], history["val_metric"][metric], marker="o", color="#55a868")
+    metric_axes.set_title("validation metric")
+    rate_axes.plot(epochs, history["learning_rate"], marker=".", color="#8172b3")
+    rate_axes.set_yscale("log")
+    rate_axes.set_title("learning rate")
     for ax in axes:
         for start in stage_starts:
             ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)

@@ -18,6 +18,10 @@ key                    dtype      shape and meaning
                                   with ``USE_MINI_MASK``, else ``[B, H, W, MAX_GT_INSTANCES]``; zero-padded
 =====================  =========  =============================================================================
 
+With ``config.ATTRIBUTE_HEAD``, two more (:mod:`fashion_seg.data.attributes`): ``input_gt_attributes`` float32
+``[B, MAX_GT_INSTANCES, NUM_ATTRIBUTES]`` multi-hot and ``input_gt_attributes_known`` bool ``[B, MAX_GT_INSTANCES]``
+(False where the attribute loss is masked, and on padding).
+
 An image with more than ``MAX_GT_INSTANCES`` instances keeps a random subset (its RPN targets use all of them, as
 matterport's). An image without instances is a negatives-only example: no GT rows, RPN negatives only.
 
@@ -38,14 +42,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..mrcnn.canvas import MultiScale
 from ..mrcnn.molding import compose_image_meta
 from ..mrcnn.targets import (AnchorGrid, GroundTruth, StageTimes, build_rpn_targets, image_reference,
                              load_ground_truth, timed)
+from .attributes import AttributeTargets
 
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox", "input_gt_class_ids",
                "input_gt_boxes", "input_gt_masks")
+ATTRIBUTE_INPUT_NAMES = ("input_gt_attributes", "input_gt_attributes_known")
+
+
+def input_names(config) -> tuple[str, ...]:
+    """The keys of a batch for ``config``: :data:`INPUT_NAMES`, and the attribute inputs with ``ATTRIBUTE_HEAD``."""
+    return INPUT_NAMES + (ATTRIBUTE_INPUT_NAMES if config.ATTRIBUTE_HEAD else ())
 
 
 @dataclass(frozen=True)
@@ -67,14 +78,21 @@ def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGri
                 augmentation=None, multiscale: MultiScale | None = None, seed: int = 0, epoch: int = 0,
                 occurrences: Sequence[int] | None = None, min_area: int = 1,
                 on_broken: Callable[[BrokenImage], None] | None = None,
-                times: StageTimes | None = None) -> dict[str, np.ndarray]:
+                times: StageTimes | None = None, attributes=None) -> dict[str, np.ndarray]:
     """One training batch of ``image_ids`` (see the module docstring for the contract and the rules).
 
     ``augmentation``: ``f(image, masks, seed) -> (image, masks)``, e.g. :func:`fashion_seg.data.augmentation.
     make_augmentation`. ``anchors``: the :class:`AnchorGrid` of ``config.IMAGE_SHAPE`` (looked up when omitted).
     ``times``: accumulates seconds per stage (``image``, ``masks``, ``augmentation``, ``instances``,
-    ``rpn_targets``, ``assembly``) for benchmarks.
+    ``rpn_targets``, ``assembly``) for benchmarks. ``attributes``: with ``config.ATTRIBUTE_HEAD``, the attribute
+    targets (:class:`~fashion_seg.data.attributes.AttributeTargets`; default: those of ``dataset`` by its own
+    table, built on each call, so give it when building many batches).
     """
+    if config.ATTRIBUTE_HEAD and attributes is None:
+        attributes = AttributeTargets(dataset)
+    if attributes is not None and attributes.num_attributes != config.NUM_ATTRIBUTES:
+        raise ConfigError(f"NUM_ATTRIBUTES={config.NUM_ATTRIBUTES} but the attribute vocabulary has "
+                          f"{attributes.num_attributes} attributes (set NUM_ATTRIBUTES to the label file's count)")
     canvas = tuple(int(v) for v in config.IMAGE_SHAPE)
     anchors = anchors if anchors is not None else AnchorGrid.for_image(config, canvas)
     occurrences = occurrences if occurrences is not None else [0] * len(image_ids)
@@ -86,7 +104,8 @@ def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGri
         rng = image_rng(seed, epoch, image_id, occurrence)
         try:
             gt = load_ground_truth(dataset, config, int(image_id), augmentation=augmentation, rng=rng,
-                                   multiscale=multiscale, min_area=min_area, times=times)
+                                   multiscale=multiscale, min_area=min_area, times=times,
+                                   attributes=attributes if config.ATTRIBUTE_HEAD else None)
         except DataError as error:
             if on_broken is None:
                 raise
@@ -100,7 +119,7 @@ def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGri
         good = slot if good is None else good
     for slot in broken:
         if good is not None:
-            for name in INPUT_NAMES:
+            for name in input_names(config):
                 batch[name][slot] = batch[name][good]
         else:
             batch["input_image"][slot] = -mean
@@ -112,7 +131,7 @@ def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGri
 def _empty_batch(size: int, config, num_anchors: int, canvas) -> dict[str, np.ndarray]:
     mask_shape = tuple(config.MINI_MASK_SHAPE) if config.USE_MINI_MASK else canvas[:2]
     max_gt = config.MAX_GT_INSTANCES
-    return {
+    batch = {
         "input_image": np.empty((size,) + canvas, dtype=np.float32),
         "input_image_meta": np.zeros((size, config.IMAGE_META_SIZE), dtype=np.float32),
         "input_rpn_match": np.zeros((size, num_anchors, 1), dtype=np.int32),
@@ -121,6 +140,10 @@ def _empty_batch(size: int, config, num_anchors: int, canvas) -> dict[str, np.nd
         "input_gt_boxes": np.zeros((size, max_gt, 4), dtype=np.float32),
         "input_gt_masks": np.zeros((size,) + mask_shape + (max_gt,), dtype=bool),
     }
+    if config.ATTRIBUTE_HEAD:
+        batch["input_gt_attributes"] = np.zeros((size, max_gt, config.NUM_ATTRIBUTES), dtype=np.float32)
+        batch["input_gt_attributes_known"] = np.zeros((size, max_gt), dtype=bool)
+    return batch
 
 
 def _fill_slot(batch, slot: int, gt: GroundTruth, rpn_match, rpn_bbox, mean_row, config, rng) -> None:
@@ -144,6 +167,9 @@ def _fill_slot(batch, slot: int, gt: GroundTruth, rpn_match, rpn_bbox, mean_row,
     count = len(keep)
     batch["input_gt_class_ids"][slot, :count] = gt.class_ids[keep]
     batch["input_gt_boxes"][slot, :count] = gt.boxes[keep]
+    if gt.attributes is not None:
+        batch["input_gt_attributes"][slot, :count] = gt.attributes[keep]
+        batch["input_gt_attributes_known"][slot, :count] = gt.attributes_known[keep]
     masks = batch["input_gt_masks"][slot]
     for column, instance in enumerate(keep):
         if gt.mini_masks:

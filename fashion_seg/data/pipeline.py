@@ -47,6 +47,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..mrcnn.canvas import MultiScale
 from ..mrcnn.targets import AnchorGrid
+from .attributes import AttributeTargets
 from .batches import INPUT_NAMES, BrokenImage, build_batch
 
 __all__ = ["MaskRCNNBatches", "BrokenImage", "build_batch", "INPUT_NAMES"]
@@ -63,13 +64,15 @@ class MaskRCNNBatches(keras.utils.PyDataset):
     augmentation: ``f(image, masks, seed) -> (image, masks)``, e.g. ``make_augmentation("seed")``.
     multiscale: random short side per image (:class:`fashion_seg.mrcnn.canvas.MultiScale`), fitted into
     ``IMAGE_SHAPE``. batch_size: default ``config.BATCH_SIZE``. min_area: instances with fewer mask pixels after
-    resizing and augmentation are dropped. workers / use_multiprocessing / max_queue_size: Keras's.
+    resizing and augmentation are dropped. attributes: with ``config.ATTRIBUTE_HEAD``, the attribute targets
+    (:class:`~fashion_seg.data.attributes.AttributeTargets`; default: the dataset's own table; validation batches
+    should get the training table's). workers / use_multiprocessing / max_queue_size: Keras's.
     """
 
     def __init__(self, dataset, config, *, training: bool = True, augmentation=None,
                  multiscale: MultiScale | None = None, seed: int = 0, image_ids=None, batch_size: int | None = None,
-                 min_area: int = 1, broken_log: str | os.PathLike | None = None, workers: int = 1,
-                 use_multiprocessing: bool = False, max_queue_size: int = 10):
+                 min_area: int = 1, broken_log: str | os.PathLike | None = None, attributes=None,
+                 workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if not training and (augmentation is not None or multiscale is not None):
             raise ConfigError("validation batches (training=False) take no augmentation and no multi-scale")
@@ -84,6 +87,9 @@ class MaskRCNNBatches(keras.utils.PyDataset):
             raise ConfigError("no images to make batches of")
         self.batch_size = int(batch_size or config.BATCH_SIZE)
         self.min_area = min_area
+        self.attributes = None
+        if config.ATTRIBUTE_HEAD:
+            self.attributes = attributes if attributes is not None else AttributeTargets(dataset)
         self.anchors = AnchorGrid.for_image(config, config.IMAGE_SHAPE)
         self.epoch = 0
         self._order_cache = None
@@ -141,7 +147,8 @@ class MaskRCNNBatches(keras.utils.PyDataset):
         return build_batch(self.dataset, ids[window], self.config, anchors=self.anchors,
                            augmentation=self.augmentation if self.training else None,
                            multiscale=self.multiscale if self.training else None, seed=self.seed, epoch=epoch,
-                           occurrences=occurrences[window], min_area=self.min_area, on_broken=self._report_broken)
+                           occurrences=occurrences[window], min_area=self.min_area, on_broken=self._report_broken,
+                           attributes=self.attributes)
 
     def _report_broken(self, broken: BrokenImage) -> None:
         log.warning("broken image %s: %s (epoch %d); its batch slot gets another image of the batch",

@@ -1,4 +1,5 @@
-"""Dataset statistics: instances and images per category, attribute counts, masks per image, image sizes.
+"""Dataset statistics: instances and images per category, attribute counts, masks per image, image sizes, and how
+many instances fall in each case of the attribute rule (:mod:`fashion_seg.data.attributes`).
 
 Computed from train.csv alone (no image is opened); :func:`write_stats` writes them as CSV tables and PNG charts.
 """
@@ -13,6 +14,7 @@ import pandas as pd
 
 from .. import plots
 from ..atomic import atomic_write
+from .attributes import CASES, AttributeTable
 from .imaterialist import LabelDescriptions
 
 
@@ -20,12 +22,15 @@ from .imaterialist import LabelDescriptions
 class DatasetStats:
     """``categories``: category, name, supercategory, instances, images, with_attributes;
     ``attributes``: attribute, name, supercategory, instances; ``masks_per_image``: ImageId -> count;
-    ``image_sizes``: ImageId, Height, Width (from the CSV)."""
+    ``image_sizes``: ImageId, Height, Width (from the CSV); ``attribute_cases``: instances per case of the attribute
+    rule (:data:`fashion_seg.data.attributes.CASES`: with attributes, known none, unknown, category never
+    attributed)."""
 
     categories: pd.DataFrame
     attributes: pd.DataFrame
     masks_per_image: pd.Series
     image_sizes: pd.DataFrame
+    attribute_cases: dict[str, int]
 
     def summary(self) -> str:
         counts = self.masks_per_image
@@ -37,6 +42,9 @@ class DatasetStats:
             f"{sizes['Width'].min()}-{sizes['Width'].max()}",
             f"{int((self.categories['with_attributes'] > 0).sum())} categories carry attributes; "
             f"{int(self.categories['with_attributes'].sum())} masks have attributes",
+            "attribute targets: " + ", ".join(f"{self.attribute_cases[case]} {case.replace('_', ' ')}"
+                                              for case in CASES)
+            + " (unknown and never attributed: no attribute loss)",
             "",
             self.categories.to_string(index=False),
         ]
@@ -67,7 +75,8 @@ def compute_stats(annotations: pd.DataFrame, labels: LabelDescriptions) -> Datas
     attributes["instances"] = attributes["attribute"].map(attribute_counts).fillna(0).astype(int)
     masks_per_image = annotations.groupby("ImageId", sort=False).size().rename("masks")
     image_sizes = annotations.drop_duplicates("ImageId")[["ImageId", "Height", "Width"]].reset_index(drop=True)
-    return DatasetStats(categories, attributes, masks_per_image, image_sizes)
+    cases = AttributeTable.from_annotations(annotations, labels).count_cases(annotations)
+    return DatasetStats(categories, attributes, masks_per_image, image_sizes, cases)
 
 
 def write_stats(stats: DatasetStats, out_dir: str | os.PathLike) -> list[Path]:

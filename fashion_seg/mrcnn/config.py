@@ -93,6 +93,11 @@ class Config:
         "mrcnn_bbox_loss": 1.0,
         "mrcnn_mask_loss": 1.0,
     }
+    # *added*: a multi-label attribute head beside the class head (layers mrcnn_attr_*, loss mrcnn_attr_loss;
+    # fashion_seg.mrcnn.heads). Off, the graphs, inputs and outputs are matterport's.
+    ATTRIBUTE_HEAD = False
+    NUM_ATTRIBUTES = 92  # *added*: attributes the head predicts (the label file's attribute count; 2019: 92)
+    ATTRIBUTE_LOSS_WEIGHT = 1.0  # *added*: weight of mrcnn_attr_loss in the total loss
     USE_RPN_ROIS = True
     TRAIN_BN = False  # False: BatchNorm always in inference mode (frozen statistics), as matterport recommends.
     GRADIENT_CLIP_NORM = 5.0
@@ -180,6 +185,16 @@ class Config:
         missing = set(Config.LOSS_WEIGHTS) - set(self.LOSS_WEIGHTS)
         if missing:
             raise ConfigError(f"LOSS_WEIGHTS lacks {sorted(missing)}")
+        if "mrcnn_attr_loss" in self.LOSS_WEIGHTS:
+            raise ConfigError("LOSS_WEIGHTS has mrcnn_attr_loss: set the attribute loss's weight with "
+                              "ATTRIBUTE_LOSS_WEIGHT")
+        if not isinstance(self.ATTRIBUTE_HEAD, (bool, np.bool_)):
+            raise ConfigError(f"ATTRIBUTE_HEAD={self.ATTRIBUTE_HEAD!r} must be true or false")
+        if not isinstance(self.NUM_ATTRIBUTES, (int, np.integer)) or self.NUM_ATTRIBUTES < 1:
+            raise ConfigError(f"NUM_ATTRIBUTES={self.NUM_ATTRIBUTES!r} must be a positive integer (the label "
+                              "file's attribute count)")
+        if not self.ATTRIBUTE_LOSS_WEIGHT >= 0:
+            raise ConfigError(f"ATTRIBUTE_LOSS_WEIGHT={self.ATTRIBUTE_LOSS_WEIGHT} must be >= 0")
         if not 0 <= self.DETECTION_MIN_CONFIDENCE <= 1:
             raise ConfigError(f"DETECTION_MIN_CONFIDENCE={self.DETECTION_MIN_CONFIDENCE} must be in [0, 1]")
 

@@ -14,6 +14,9 @@ the class, box and mask targets the heads learn from. matterport's rules:
   ``USE_MINI_MASK``) cropped to the ROI and resized by ``crop_and_resize``, then rounded to 0/1;
 - positives first, then negatives, then zero rows up to ``TRAIN_ROIS_PER_IMAGE``.
 
+*Added*, for the attribute head (``ATTRIBUTE_HEAD``): each positive also takes its matched GT's attribute vector
+and whether that vector is known (:mod:`fashion_seg.data.attributes`); negatives and padding get zeros, not known.
+
 Differences from matterport, deliberate:
 
 - An image without positives gets ``TRAIN_ROIS_PER_IMAGE`` negatives (as many as it has candidates). matterport's
@@ -60,7 +63,8 @@ def _gather_rows(values, indices):
 
 
 def detection_targets(proposals, gt_class_ids, gt_boxes, gt_masks, random_keys, *, train_rois_per_image: int,
-                      positive_ratio: float, bbox_std_dev, mask_shape, use_mini_mask: bool):
+                      positive_ratio: float, bbox_std_dev, mask_shape, use_mini_mask: bool, gt_attributes=None,
+                      gt_attributes_known=None):
     """Sample ROIs from ``proposals`` and compute their targets (see the module docstring for the rules).
 
     Args:
@@ -72,6 +76,8 @@ def detection_targets(proposals, gt_class_ids, gt_boxes, gt_masks, random_keys, 
         random_keys: ``[batch, N]`` float in [0, 1): the sampling order. Candidates are taken by ascending key, so
             ``arange(N)`` keys take them in proposal order (what the tests compare against).
         train_rois_per_image, positive_ratio, bbox_std_dev, mask_shape: matterport's config values.
+        gt_attributes: optional ``[batch, G, A]`` 0/1 attribute vectors, with ``gt_attributes_known`` ``[batch, G]``
+            (bool or 0/1): the attribute targets.
 
     Returns:
         ``(rois, target_class_ids, target_bbox, target_mask, roi_valid)``:
@@ -80,7 +86,9 @@ def detection_targets(proposals, gt_class_ids, gt_boxes, gt_masks, random_keys, 
         target_bbox float32 ``[batch, T, (dy, dx, log(dh), log(dw))]`` divided by ``bbox_std_dev`` (zero except
         for positives); target_mask float32 ``[batch, C, mask_h, mask_w]`` in {0, 1} for the first C =
         :func:`positive_capacity` rows (zero except for positives); roi_valid float32 ``[batch, T]``, 1 for
-        positives and negatives. All outputs are constants for autodiff.
+        positives and negatives. All outputs are constants for autodiff. With ``gt_attributes``, two more:
+        target_attributes float32 ``[batch, T, A]`` (the matched GT's vector for positives, else zero) and
+        target_attributes_known float32 ``[batch, T]`` (1 for positives whose GT's vector is known).
     """
     proposals = ops.stop_gradient(ops.cast(proposals, "float32"))
     gt_boxes = ops.stop_gradient(ops.cast(gt_boxes, "float32"))
@@ -140,7 +148,12 @@ def detection_targets(proposals, gt_class_ids, gt_boxes, gt_masks, random_keys, 
 
     target_mask = _mask_targets(rois[:, :capacity], assigned_boxes[:, :capacity], assigned[:, :capacity],
                                 is_positive[:, :capacity], gt_masks, mask_shape, use_mini_mask)
-    return rois, target_class_ids, target_bbox, target_mask, ops.cast(valid, "float32")
+    targets = (rois, target_class_ids, target_bbox, target_mask, ops.cast(valid, "float32"))
+    if gt_attributes is None:
+        return targets
+    attributes = _gather_rows(ops.stop_gradient(ops.cast(gt_attributes, "float32")), assigned)
+    known = ops.logical_and(is_positive, _gather_rows(ops.cast(gt_attributes_known, "bool"), assigned))
+    return targets + (ops.where(is_positive[..., None], attributes, 0.0), ops.cast(known, "float32"))
 
 
 def _mask_targets(rois, gt_boxes, gt_index, is_positive, gt_masks, mask_shape, use_mini_mask):
@@ -187,11 +200,14 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     Inputs: ``[proposals [batch, N, 4], gt_class_ids [batch, G], gt_boxes [batch, G, 4] normalised,
     gt_masks [batch, h, w, G]]``. Outputs: ``[rois, target_class_ids, target_bbox, target_mask, roi_valid]``.
+    With ``attributes`` (default ``config.ATTRIBUTE_HEAD``) the inputs go on with ``gt_attributes [batch, G, A]`` and
+    ``gt_attributes_known [batch, G]``, and the outputs with ``target_attributes [batch, T, A]`` and
+    ``target_attributes_known [batch, T]``.
     Computes in float32 whatever the model's dtype policy.
     """
 
     def __init__(self, config=None, *, train_rois_per_image=None, positive_ratio=None, bbox_std_dev=None,
-                 mask_shape=None, use_mini_mask=None, seed=None, shuffle=True, **kwargs):
+                 mask_shape=None, use_mini_mask=None, seed=None, shuffle=True, attributes=None, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
 
@@ -203,6 +219,7 @@ class DetectionTargetLayer(keras.layers.Layer):
         self.bbox_std_dev = [float(v) for v in np.asarray(setting(bbox_std_dev, "BBOX_STD_DEV")).reshape(4)]
         self.mask_shape = [int(v) for v in setting(mask_shape, "MASK_SHAPE")]
         self.use_mini_mask = bool(setting(use_mini_mask, "USE_MINI_MASK"))
+        self.attributes = bool(getattr(config, "ATTRIBUTE_HEAD", False) if attributes is None else attributes)
         self.seed = seed
         self.shuffle = bool(shuffle)
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -212,7 +229,8 @@ class DetectionTargetLayer(keras.layers.Layer):
         return positive_capacity(self.train_rois_per_image, self.positive_ratio)
 
     def call(self, inputs):
-        proposals, gt_class_ids, gt_boxes, gt_masks = inputs
+        proposals, gt_class_ids, gt_boxes, gt_masks = inputs[:4]
+        gt_attributes, gt_attributes_known = inputs[4:] if self.attributes else (None, None)
         if self.shuffle:
             keys = keras.random.uniform(ops.shape(proposals)[:2], seed=self.seed_generator)
         else:
@@ -221,19 +239,23 @@ class DetectionTargetLayer(keras.layers.Layer):
         return detection_targets(
             proposals, gt_class_ids, gt_boxes, gt_masks, keys, train_rois_per_image=self.train_rois_per_image,
             positive_ratio=self.positive_ratio, bbox_std_dev=self.bbox_std_dev, mask_shape=self.mask_shape,
-            use_mini_mask=self.use_mini_mask,
+            use_mini_mask=self.use_mini_mask, gt_attributes=gt_attributes, gt_attributes_known=gt_attributes_known,
         )
 
     def compute_output_spec(self, inputs):
         batch = inputs[0].shape[0]
         rois = self.train_rois_per_image
-        return (
+        specs = (
             keras.KerasTensor((batch, rois, 4), dtype="float32"),
             keras.KerasTensor((batch, rois), dtype="int32"),
             keras.KerasTensor((batch, rois, 4), dtype="float32"),
             keras.KerasTensor((batch, self.positive_capacity, *self.mask_shape), dtype="float32"),
             keras.KerasTensor((batch, rois), dtype="float32"),
         )
+        if not self.attributes:
+            return specs
+        return specs + (keras.KerasTensor((batch, rois, inputs[4].shape[-1]), dtype="float32"),
+                        keras.KerasTensor((batch, rois), dtype="float32"))
 
     def get_config(self):
         return {
@@ -245,4 +267,5 @@ class DetectionTargetLayer(keras.layers.Layer):
             "use_mini_mask": self.use_mini_mask,
             "seed": self.seed,
             "shuffle": self.shuffle,
+            "attributes": self.attributes,
         }

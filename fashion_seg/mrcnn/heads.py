@@ -8,7 +8,10 @@ boxes with :meth:`MaskRCNN.mask_model`).
 Classifier (``ClassifierHead``): ``roi_align_classifier`` (POOL_SIZE) -> ``mrcnn_class_conv1`` (POOL_SIZExPOOL_SIZE
 valid conv = a fully connected layer, FPN_CLASSIF_FC_LAYERS_SIZE) -> ``mrcnn_class_bn1`` -> ReLU ->
 ``mrcnn_class_conv2`` (1x1) -> ``mrcnn_class_bn2`` -> ReLU -> ``pool_squeeze`` -> ``mrcnn_class_logits`` /
-``mrcnn_class`` (softmax) and ``mrcnn_bbox_fc`` -> ``mrcnn_bbox`` (reshape to per-class deltas).
+``mrcnn_class`` (softmax) and ``mrcnn_bbox_fc`` -> ``mrcnn_bbox`` (reshape to per-class deltas). *Added*, with
+``ATTRIBUTE_HEAD``: ``mrcnn_attr_logits`` (one Dense on the same shared FPN_CLASSIF_FC_LAYERS_SIZE features, as
+Fashionpedia's Attribute-Mask R-CNN puts its attribute head beside the class head) -> ``mrcnn_attr`` (sigmoid, one
+independent probability per attribute). Without it the head is exactly matterport's.
 
 Mask (``MaskHead``): ``roi_align_mask`` (MASK_POOL_SIZE) -> 4 x (``mrcnn_mask_conv{i}`` 3x3 -> ``mrcnn_mask_bn{i}`` ->
 ReLU) -> ``mrcnn_mask_deconv`` (2x2 stride-2 transposed conv, ReLU) -> ``mrcnn_mask`` (1x1 conv, sigmoid, one channel
@@ -52,6 +55,10 @@ class ClassifierHead:
     feature_maps [P2, P3, P4, P5])`` -> ``(mrcnn_class_logits [batch, num_rois, NUM_CLASSES],
     mrcnn_class [batch, num_rois, NUM_CLASSES] softmax, mrcnn_bbox [batch, num_rois, NUM_CLASSES, (dy, dx, log(dh),
     log(dw))])``, the deltas before scaling by ``BBOX_STD_DEV``.
+
+    With ``config.ATTRIBUTE_HEAD``, :meth:`features` / :meth:`classify` / :meth:`attribute_logits` give the same
+    outputs in parts, so that the attribute layers run on the shared features the class head computed:
+    ``attribute_logits(shared) -> [batch, num_rois, NUM_ATTRIBUTES]`` and ``attribute_probs(logits)`` (sigmoid).
     """
 
     def __init__(self, config, train_bn: bool | None):
@@ -68,14 +75,35 @@ class ClassifierHead:
         self.bbox_fc = _distributed(layers.Dense(4 * classes, name="mrcnn_bbox_fc", dtype=OUTPUT_DTYPE),
                                     "mrcnn_bbox_fc", OUTPUT_DTYPE)
         self.bbox = layers.Reshape((-1, classes, 4), name="mrcnn_bbox", dtype=OUTPUT_DTYPE)
+        if config.ATTRIBUTE_HEAD:
+            self.attr_logits = _distributed(
+                layers.Dense(config.NUM_ATTRIBUTES, name="mrcnn_attr_logits", dtype=OUTPUT_DTYPE),
+                "mrcnn_attr_logits", OUTPUT_DTYPE)
+            self.attr_probs = _distributed(layers.Activation("sigmoid", name="mrcnn_attr", dtype=OUTPUT_DTYPE),
+                                           "mrcnn_attr", OUTPUT_DTYPE)
 
     def __call__(self, rois, image_meta, feature_maps):
+        return self.classify(self.features(rois, image_meta, feature_maps))
+
+    def features(self, rois, image_meta, feature_maps):
+        """The shared per-ROI features ``[batch, num_rois, FPN_CLASSIF_FC_LAYERS_SIZE]`` (``pool_squeeze``)."""
         x = self.roi_align([rois, image_meta, *feature_maps])
         x = layers.Activation("relu")(self.bn1(self.conv1(x)))
         x = layers.Activation("relu")(self.bn2(self.conv2(x)))
-        shared = self.squeeze(x)
+        return self.squeeze(x)
+
+    def classify(self, shared):
+        """Shared features -> ``(mrcnn_class_logits, mrcnn_class, mrcnn_bbox)``."""
         logits = self.logits(shared)
         return logits, self.probs(logits), self.bbox(self.bbox_fc(shared))
+
+    def attribute_logits(self, shared):
+        """Shared features -> ``mrcnn_attr_logits`` ``[batch, num_rois, NUM_ATTRIBUTES]`` (ATTRIBUTE_HEAD only)."""
+        return self.attr_logits(shared)
+
+    def attribute_probs(self, logits):
+        """``mrcnn_attr_logits`` -> ``mrcnn_attr`` sigmoid probabilities."""
+        return self.attr_probs(logits)
 
 
 class MaskHead:
@@ -104,16 +132,6 @@ class MaskHead:
         return self.mask(self.deconv(x))
 
 
-def fpn_classifier_graph(rois, feature_maps, image_meta, config, train_bn: bool | None):
-    """matterport's name for building the classifier head once: returns ``(logits, probs, bbox)``."""
-    return ClassifierHead(config, train_bn)(rois, image_meta, feature_maps)
-
-
-def build_fpn_mask_graph(rois, feature_maps, image_meta, config, train_bn: bool | None):
-    """matterport's name for building the mask head once: returns the ``mrcnn_mask`` probabilities."""
-    return MaskHead(config, train_bn)(rois, image_meta, feature_maps)
-
-
 @keras.saving.register_keras_serializable(package="fashion_seg")
 class SelectClassMasks(layers.Layer):
     """Each ROI's mask for its own class: ``[batch, n, h, w, classes]`` + ``[batch, n]`` class ids ->
@@ -129,3 +147,22 @@ class SelectClassMasks(layers.Layer):
 
     def compute_output_shape(self, masks_shape, class_ids_shape):
         return tuple(masks_shape[:-1])
+
+
+@keras.saving.register_keras_serializable(package="fashion_seg")
+class DetectionAttributes(layers.Layer):
+    """Each detection's attribute probabilities, from the ROI it came from: ``[batch, rois, A]`` probabilities +
+    ``[batch, detections]`` ROI rows (``-1`` on padding, :class:`~fashion_seg.mrcnn.detection.DetectionLayer`'s
+    ``return_roi_indices``) -> ``[batch, detections, A]``, zero on padding rows."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", OUTPUT_DTYPE)
+        super().__init__(**kwargs)
+
+    def call(self, probs, roi_indices):
+        rows = ops.cast(roi_indices, "int32")
+        picked = ops.take_along_axis(probs, ops.maximum(rows, 0)[:, :, None], axis=1)
+        return ops.where((rows >= 0)[:, :, None], picked, 0.0)
+
+    def compute_output_shape(self, probs_shape, roi_indices_shape):
+        return tuple(roi_indices_shape) + (probs_shape[-1],)

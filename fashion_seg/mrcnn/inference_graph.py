@@ -20,6 +20,11 @@ class only (the class channel is picked inside the graph):
   feature maps P2..P5;
 - ``mask_head_model``: ``input_image_meta``, ``input_boxes``, ``input_class_ids`` and P2..P5 -> masks
   ``[batch, n, 28, 28]``.
+
+*Added*, with ``ATTRIBUTE_HEAD``: the attribute head runs on the classifier's shared features of every proposal,
+and each detection takes the attribute probabilities of the proposal it came from (``mrcnn_attr_detections``
+``[batch, DETECTION_MAX_INSTANCES, NUM_ATTRIBUTES]``, zero on padding rows); ``model`` has it as an eighth output
+(``mrcnn_attributes``) and ``features_model`` as its last. Without it the models are exactly the above.
 """
 
 from __future__ import annotations
@@ -30,12 +35,19 @@ import keras
 
 from .detection import DetectionLayer
 from .fpn import build_backbone_and_fpn
-from .heads import ClassifierHead, MaskHead, SelectClassMasks
+from .heads import ClassifierHead, DetectionAttributes, MaskHead, SelectClassMasks
 from .proposal import ProposalLayer
 from .rpn import build_config_rpn_model, rpn_graph
 
 INFERENCE_OUTPUT_NAMES = ("mrcnn_detection", "mrcnn_class", "mrcnn_bbox", "mrcnn_mask", "ROI", "rpn_class",
                           "rpn_bbox")
+ATTRIBUTE_OUTPUT_NAME = "mrcnn_attributes"
+
+
+def inference_output_names(config) -> tuple[str, ...]:
+    """The names of ``model``'s outputs under ``config`` (matterport's seven, then ``mrcnn_attributes`` with
+    ``ATTRIBUTE_HEAD``)."""
+    return INFERENCE_OUTPUT_NAMES + ((ATTRIBUTE_OUTPUT_NAME,) if config.ATTRIBUTE_HEAD else ())
 
 
 @dataclass
@@ -67,15 +79,23 @@ def build_inference_graph(config) -> InferenceGraph:
                              config=config, name="ROI")([rpn_class, rpn_bbox, input_anchors])
 
     classifier = ClassifierHead(config, config.TRAIN_BN)
-    _, mrcnn_class, mrcnn_bbox = classifier(rpn_rois, input_image_meta, mrcnn_feature_maps)
-    detections = DetectionLayer(config, name="mrcnn_detection")([rpn_rois, mrcnn_class, mrcnn_bbox,
-                                                                 input_image_meta])
+    shared = classifier.features(rpn_rois, input_image_meta, mrcnn_feature_maps)
+    _, mrcnn_class, mrcnn_bbox = classifier.classify(shared)
+    detection_layer = DetectionLayer(config, return_roi_indices=bool(config.ATTRIBUTE_HEAD), name="mrcnn_detection")
+    detected = detection_layer([rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
+    attribute_outputs = []
+    if config.ATTRIBUTE_HEAD:
+        detections, roi_indices = detected
+        roi_attributes = classifier.attribute_probs(classifier.attribute_logits(shared))
+        attribute_outputs = [DetectionAttributes(name="mrcnn_attr_detections")(roi_attributes, roi_indices)]
+    else:
+        detections = detected
     mask_head = MaskHead(config, config.TRAIN_BN)
     mrcnn_mask = mask_head(detections[..., :4], input_image_meta, mrcnn_feature_maps)
 
     inputs = [input_image, input_image_meta, input_anchors]
-    model = keras.Model(inputs, [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
-                        name="mask_rcnn")
+    model = keras.Model(inputs, [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox,
+                                 *attribute_outputs], name="mask_rcnn")
     select = SelectClassMasks(name="mrcnn_mask_det_class")
     input_boxes = keras.Input(shape=(None, 4), name="input_boxes")
     input_class_ids = keras.Input(shape=(None,), name="input_class_ids")
@@ -83,7 +103,8 @@ def build_inference_graph(config) -> InferenceGraph:
     mask_model = keras.Model([input_image, input_image_meta, input_boxes, input_class_ids],
                              select(box_masks, input_class_ids), name="mask_rcnn_masks")
 
-    features_model = keras.Model(inputs, [detections, *mrcnn_feature_maps], name="mask_rcnn_features")
+    features_model = keras.Model(inputs, [detections, *mrcnn_feature_maps, *attribute_outputs],
+                                 name="mask_rcnn_features")
     feature_inputs = [keras.Input(shape=(None, None, int(level.shape[-1])), dtype=level.dtype, name=f"input_p{i}")
                       for i, level in enumerate(mrcnn_feature_maps, start=2)]
     head_masks = mask_head(input_boxes, input_image_meta, feature_inputs)

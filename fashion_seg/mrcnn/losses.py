@@ -1,4 +1,5 @@
-"""The five Mask R-CNN losses and matterport's L2 weight decay, in ``keras.ops`` (TensorFlow and JAX).
+"""The five Mask R-CNN losses, the *added* attribute loss and matterport's L2 weight decay, in ``keras.ops``
+(TensorFlow and JAX).
 
 Each loss is a mean over the whole batch of the terms that exist (zero when none exist), computed in float32 whatever
 the model's dtype policy. Where matterport is wrong, we differ, and say so:
@@ -25,6 +26,22 @@ import keras
 from keras import ops
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
+ATTRIBUTE_LOSS_NAME = "mrcnn_attr_loss"
+
+
+def loss_names(config) -> tuple[str, ...]:
+    """The losses a model of ``config`` trains with: matterport's five, then ``mrcnn_attr_loss`` with
+    ``ATTRIBUTE_HEAD``."""
+    return LOSS_NAMES + ((ATTRIBUTE_LOSS_NAME,) if config.ATTRIBUTE_HEAD else ())
+
+
+def loss_weights(config) -> dict[str, float]:
+    """The weight of each of :func:`loss_names`: ``LOSS_WEIGHTS``, and ``ATTRIBUTE_LOSS_WEIGHT`` for the attribute
+    loss."""
+    weights = {name: float(config.LOSS_WEIGHTS[name]) for name in LOSS_NAMES}
+    if config.ATTRIBUTE_HEAD:
+        weights[ATTRIBUTE_LOSS_NAME] = float(config.ATTRIBUTE_LOSS_WEIGHT)
+    return weights
 
 
 def smooth_l1(y_true, y_pred):
@@ -151,6 +168,28 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
     pred_masks: ``[batch, rois, height, width, classes]`` sigmoid probabilities.
     """
     return mrcnn_mask_loss_terms(target_masks, target_class_ids, pred_masks).value()
+
+
+def mrcnn_attr_loss_terms(target_attributes, target_attributes_known, pred_attr_logits) -> LossTerms:
+    """The parts of :func:`mrcnn_attr_loss`."""
+    logits = ops.cast(pred_attr_logits, "float32")
+    target = ops.cast(target_attributes, "float32")
+    known = ops.cast(target_attributes_known, "float32")
+    # max(x, 0) - x z + log(1 + exp(-|x|)): the binary cross-entropy of a logit, stable for large |x|.
+    bce = ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+    per_roi = ops.sum(bce, axis=-1)
+    attributes = ops.cast(ops.shape(target_attributes)[-1], "float32")
+    return LossTerms(ops.sum(per_roi * known), ops.stop_gradient(attributes * ops.sum(known)))
+
+
+def mrcnn_attr_loss(target_attributes, target_attributes_known, pred_attr_logits):
+    """Binary cross-entropy of the attribute logits, averaged over the attributes of the positive ROIs whose GT has a
+    known attribute vector (:mod:`fashion_seg.data.attributes`); 0 when there are none.
+
+    target_attributes: ``[batch, rois, A]`` in {0, 1}; target_attributes_known: ``[batch, rois]`` 1 for positive
+    ROIs with a known vector (0 for negatives, padding and unknown vectors); pred_attr_logits: ``[batch, rois, A]``.
+    """
+    return mrcnn_attr_loss_terms(target_attributes, target_attributes_known, pred_attr_logits).value()
 
 
 def weight_decay_loss(weights, weight_decay: float):

@@ -8,6 +8,7 @@ Usage, as with matterport::
     results = model.detect([image1, image2, image3])   # any number of images, any sizes, RGB or grayscale
     r = results[0]   # {"rois": int32 [N, (y1, x1, y2, x2)], "class_ids": int32 [N], "scores": float32 [N],
                      #  "masks": bool [H, W, N]} in the original image's pixels
+                     # with ATTRIBUTE_HEAD also "attributes": float32 [N, NUM_ATTRIBUTES] probabilities
 
 The forward pass is compiled once per input shape (:class:`~fashion_seg.mrcnn.predictor.CompiledPredictor`), under
 the config's dtype policy (``PRECISION``) and jit switch (``JIT_COMPILE``). Checkpoints use matterport's names,
@@ -29,7 +30,8 @@ import numpy as np
 from ..errors import ConfigError, DataError, WeightsError
 from . import weights as weight_io
 from .anchors import get_anchors as compute_anchors
-from .inference_graph import INFERENCE_OUTPUT_NAMES, build_inference_graph
+from .inference_graph import build_inference_graph, inference_output_names
+from .molding import detections_to_pixel_boxes
 from .molding import mold_inputs as mold_images
 from .molding import unmold_detections as unmold_image_detections
 from .predictor import CompiledPredictor
@@ -65,6 +67,16 @@ class RawDetections(NamedTuple):
 
     detections: np.ndarray
     masks: np.ndarray
+
+
+class AttributedDetections(NamedTuple):
+    """:class:`RawDetections` plus ``attributes`` float32 ``[batch, DETECTION_MAX_INSTANCES, NUM_ATTRIBUTES]``: each
+    detection row's attribute probabilities (sigmoid; zero on padding rows), from a model with ``ATTRIBUTE_HEAD``
+    (None inside a model without it)."""
+
+    detections: np.ndarray
+    masks: np.ndarray
+    attributes: np.ndarray | None
 
 
 def mask_rows(count: int, maximum: int) -> int:
@@ -188,23 +200,37 @@ class MaskRCNN(TrainingMethods):
 
         The mask head runs on the first ``n`` detection rows only, ``n`` the batch's largest real detection count
         rounded up to a power of two (few compiled sizes); the masks of the padding rows beyond are zero."""
+        raw = self._detect_batch(molded_images, image_metas)
+        return RawDetections(raw.detections, raw.masks)
+
+    def raw_detections_with_attributes(self, molded_images, image_metas) -> AttributedDetections:
+        """:meth:`raw_detections` and each detection's attribute probabilities (a config with ``ATTRIBUTE_HEAD``)."""
+        if not self.config.ATTRIBUTE_HEAD:
+            raise ConfigError("this model has no attribute head (ATTRIBUTE_HEAD=False): use raw_detections")
+        return self._detect_batch(molded_images, image_metas)
+
+    def _detect_batch(self, molded_images, image_metas) -> AttributedDetections:
+        """One batch through the features model and the mask head; ``attributes`` is None without the head."""
         molded_images, image_metas = self._check_batch(molded_images, image_metas)
-        detections, *feature_maps = self._predictor("features").run(molded_images, image_metas,
-                                                                     self._batch_anchors(molded_images))
+        outputs = self._predictor("features").run(molded_images, image_metas, self._batch_anchors(molded_images))
+        levels = len(self.graph.feature_maps)
+        detections, feature_maps = outputs[0], outputs[1:1 + levels]
+        attributes = np.asarray(keras.ops.convert_to_numpy(outputs[-1])) if self.config.ATTRIBUTE_HEAD else None
         detections = np.asarray(keras.ops.convert_to_numpy(detections))
         masks = np.zeros(detections.shape[:2] + tuple(self.config.MASK_SHAPE), dtype=np.float32)
         rows = mask_rows(int((detections[..., 4] > 0).sum(axis=1).max()), detections.shape[1])
         if rows:
             masks[:, :rows] = self._predictor("mask_head")(image_metas, detections[:, :rows, :4],
                                                            detections[:, :rows, 4], *feature_maps)[0]
-        return RawDetections(detections, masks)
+        return AttributedDetections(detections, masks, attributes)
 
     def run_graph(self, molded_images, image_metas) -> dict[str, np.ndarray]:
         """matterport's seven inference outputs for one batch of molded images, by name
-        (``mrcnn_detection``, ``mrcnn_class``, ``mrcnn_bbox``, ``mrcnn_mask``, ``ROI``, ``rpn_class``, ``rpn_bbox``)."""
+        (``mrcnn_detection``, ``mrcnn_class``, ``mrcnn_bbox``, ``mrcnn_mask``, ``ROI``, ``rpn_class``, ``rpn_bbox``;
+        with ``ATTRIBUTE_HEAD`` also ``mrcnn_attributes``)."""
         molded_images, image_metas = self._check_batch(molded_images, image_metas)
         outputs = self._predictor("full")(molded_images, image_metas, self._batch_anchors(molded_images))
-        return dict(zip(INFERENCE_OUTPUT_NAMES, outputs))
+        return dict(zip(inference_output_names(self.config), outputs))
 
     def predict_masks(self, molded_images, image_metas, boxes, class_ids) -> np.ndarray:
         """Mask probabilities ``[batch, n, 28, 28]`` of given ``boxes`` ``[batch, n, (y1, x1, y2, x2)]`` (normalized
@@ -219,11 +245,11 @@ class MaskRCNN(TrainingMethods):
                             f"{len(molded_images)}; got {boxes.shape} and {class_ids.shape}")
         return self._predictor("masks")(molded_images, image_metas, boxes, class_ids)[0]
 
-    def _in_batches(self, molded_images: np.ndarray, image_metas: np.ndarray, verbose: int) -> RawDetections:
+    def _in_batches(self, molded_images: np.ndarray, image_metas: np.ndarray, verbose: int) -> AttributedDetections:
         """Run any number of molded images of one shape in batches of ``BATCH_SIZE`` (the last one padded by
         repeating its last image), so that one compiled graph serves every batch."""
         size = self.config.BATCH_SIZE
-        detections, masks = [], []
+        detections, masks, attributes = [], [], []
         for start in range(0, len(molded_images), size):
             images = molded_images[start:start + size]
             metas = image_metas[start:start + size]
@@ -233,16 +259,20 @@ class MaskRCNN(TrainingMethods):
                 metas = np.concatenate([metas, np.repeat(metas[-1:], size - count, axis=0)])
             if verbose:
                 log.info("running batch of %d images (%d real), molded shape %s", size, count, images.shape[1:])
-            raw = self.raw_detections(images, metas)
+            raw = self._detect_batch(images, metas)
             detections.append(raw.detections[:count])
             masks.append(raw.masks[:count])
-        return RawDetections(np.concatenate(detections), np.concatenate(masks))
+            if raw.attributes is not None:
+                attributes.append(raw.attributes[:count])
+        return AttributedDetections(np.concatenate(detections), np.concatenate(masks),
+                                    np.concatenate(attributes) if attributes else None)
 
     def detect(self, images, verbose: int = 0) -> list[dict]:
         """Detect instances in ``images`` (a list of ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]``
         arrays of any sizes). Returns one dict per image, in order: ``rois`` int32 ``[N, (y1, x1, y2, x2)]`` pixels
         (y2, x2 exclusive), ``class_ids`` int32 ``[N]``, ``scores`` float32 ``[N]``, ``masks`` bool ``[H, W, N]``, all
-        in the original image."""
+        in the original image; with ``ATTRIBUTE_HEAD`` also ``attributes`` float32 ``[N, NUM_ATTRIBUTES]``, the
+        sigmoid probabilities of each attribute column (row ``i`` belongs to ``rois[i]``)."""
         images = list(images)
         if verbose:
             log.info("processing %d images", len(images))
@@ -259,7 +289,8 @@ class MaskRCNN(TrainingMethods):
             for row, index in enumerate(indices):
                 molded_image, _, windows = molded[index]
                 results[index] = self._result(raw.detections[row], raw.masks[row], np.shape(images[index]),
-                                              molded_image.shape[1:], windows[0])
+                                              molded_image.shape[1:], windows[0],
+                                              None if raw.attributes is None else raw.attributes[row])
         return results
 
     def detect_molded(self, molded_images, image_metas, verbose: int = 0) -> list[dict]:
@@ -269,9 +300,15 @@ class MaskRCNN(TrainingMethods):
         raw = self._in_batches(molded_images, image_metas, verbose)
         height, width = molded_images.shape[1:3]
         return [self._result(raw.detections[i], raw.masks[i], molded_images.shape[1:], molded_images.shape[1:],
-                             (0, 0, height, width)) for i in range(len(molded_images))]
+                             (0, 0, height, width), None if raw.attributes is None else raw.attributes[i])
+                for i in range(len(molded_images))]
 
-    def _result(self, detections, masks, original_shape, molded_shape, window) -> dict:
-        rois, class_ids, scores, full_masks = self.unmold_detections(
-            detections, masks, tuple(original_shape[:2]) + (3,), molded_shape, window)
-        return {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": full_masks}
+    def _result(self, detections, masks, original_shape, molded_shape, window, attributes=None) -> dict:
+        original_shape = tuple(original_shape[:2]) + (3,)
+        rois, class_ids, scores, full_masks = self.unmold_detections(detections, masks, original_shape,
+                                                                     molded_shape, window)
+        result = {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": full_masks}
+        if attributes is not None:
+            rows = detections_to_pixel_boxes(detections, original_shape, molded_shape, window)[0]
+            result["attributes"] = np.asarray(attributes[rows], dtype=np.float32)
+        return result

@@ -305,7 +305,8 @@ class GroundTruth:
     part inside the window is stored (``content``, uint8 ``[y2 - y1, x2 - x1, 3]``), the rest of the canvas is 0.
     ``boxes``: int32 ``[N, (y1, x1, y2, x2)]`` canvas pixels, y2/x2 exclusive. ``masks``: bool ``[N, h, w]`` (any
     memory layout): ``MINI_MASK_SHAPE`` mini-masks (the box's contents) when ``mini_masks`` is set, else masks of
-    the content (window) region.
+    the content (window) region. ``attributes`` float32 ``[N, A]`` / ``attributes_known`` bool ``[N]``: the
+    instances' attribute targets (:mod:`fashion_seg.data.attributes`), when asked for; else None.
     """
 
     content: np.ndarray
@@ -316,6 +317,8 @@ class GroundTruth:
     boxes: np.ndarray
     masks: np.ndarray
     mini_masks: bool
+    attributes: np.ndarray | None = None
+    attributes_known: np.ndarray | None = None
 
     def canvas_image(self) -> np.ndarray:
         """uint8 ``[H, W, 3]``: the content placed in the zero canvas."""
@@ -349,7 +352,7 @@ def load_image_gt(dataset, config, image_id: int, augmentation=None, rng: np.ran
 
 def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np.random.Generator | None = None,
                       use_mini_mask: bool | None = None, multiscale: MultiScale | None = None, min_area: int = 1,
-                      times: StageTimes | None = None) -> GroundTruth:
+                      times: StageTimes | None = None, attributes=None) -> GroundTruth:
     """Load, resize, place, augment one image and its instances.
 
     1. Size: the image is scaled by ``config.IMAGE_RESIZE_MODE`` (``square``, ``pad64``, ``crop``, ``none``) or, with
@@ -364,6 +367,9 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
     3. ``augmentation(image, masks, seed) -> (image, masks)`` (see :mod:`fashion_seg.data.augmentation`) on the
        placed content, masks as bool ``[N, h, w]``.
     4. Instances with fewer than ``min_area`` pixels left are dropped; boxes come from the masks; mini-masks.
+
+    ``attributes``: ``f(image_id) -> (vectors [N, A], known [N])`` in ``load_mask`` order (e.g.
+    :class:`fashion_seg.data.attributes.AttributeTargets`); the instances kept in step 4 keep theirs.
 
     ``rng`` drives every random choice (scale, crop, augmentation seed); the same seed gives the same result.
     Failures of the dataset's own loaders, and images whose masks do not match them, raise :class:`DataError`
@@ -395,6 +401,11 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
         image = _resize_image(image, scaled)
     with timed(times, "masks"):
         masks, class_ids = _load_masks(dataset, image_id, reference, loaded_shape, scaled, max_side)
+    vectors = known = None
+    if attributes is not None:
+        vectors, known = attributes(image_id)
+        if len(vectors) != len(class_ids) or len(known) != len(class_ids):
+            raise DataError(f"image {reference}: {len(vectors)} attribute vectors for {len(class_ids)} instances")
     cy, cx, ch, cw = placement.crop
     image = image[cy:cy + ch, cx:cx + cw]
     masks = masks[:, cy:cy + ch, cx:cx + cw]
@@ -408,7 +419,10 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
             image = augmented
 
     with timed(times, "instances"):
-        masks, class_ids, boxes = keep_visible_instances(masks, class_ids, min_area)
+        masks, kept, boxes = keep_visible_instances(masks, np.arange(len(class_ids)), min_area)
+        class_ids = class_ids[kept]
+        if vectors is not None:
+            vectors, known = np.asarray(vectors, np.float32)[kept], np.asarray(known, bool)[kept]
         stored_masks = _mini_masks(masks, boxes, config.MINI_MASK_SHAPE) if use_mini_mask else masks
         wy1, wx1 = placement.window[:2]
         boxes = boxes + np.array([wy1, wx1, wy1, wx1], dtype=np.int32)
@@ -419,7 +433,7 @@ def load_ground_truth(dataset, config, image_id: int, augmentation=None, rng: np
                                     placement.scale, active_class_ids)
     return GroundTruth(content=np.ascontiguousarray(image), window=placement.window, canvas_shape=canvas_shape,
                        image_meta=image_meta, class_ids=class_ids, boxes=boxes, masks=stored_masks,
-                       mini_masks=use_mini_mask)
+                       mini_masks=use_mini_mask, attributes=vectors, attributes_known=known)
 
 
 def keep_visible_instances(masks: np.ndarray, class_ids: np.ndarray, min_area: int = 1):

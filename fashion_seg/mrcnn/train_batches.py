@@ -20,7 +20,8 @@ import logging
 import keras
 import numpy as np
 
-from ..data.batches import INPUT_NAMES, build_batch
+from ..data.attributes import AttributeTargets
+from ..data.batches import build_batch, input_names
 from ..errors import ConfigError, DataError
 from .targets import AnchorGrid
 
@@ -71,8 +72,9 @@ class TrainingBatches(EpochBatches):
     dataset.Dataset`, as dicts keyed by the training model's input names.
 
     augmentation: ``f(image, masks, seed) -> (image, masks)`` (e.g. :func:`fashion_seg.data.augmentation.
-    make_augmentation`), not applied to images of the ``no_augmentation_sources``. workers / use_multiprocessing /
-    max_queue_size: Keras's PyDataset options.
+    make_augmentation`), not applied to images of the ``no_augmentation_sources``. With ``config.ATTRIBUTE_HEAD``
+    the dataset's attribute targets (:class:`~fashion_seg.data.attributes.AttributeTargets`) come along.
+    workers / use_multiprocessing / max_queue_size: Keras's PyDataset options.
     """
 
     def __init__(self, dataset, config, steps: int, *, training: bool = True, augmentation=None, seed: int = 0,
@@ -88,6 +90,7 @@ class TrainingBatches(EpochBatches):
         self.no_augmentation_sources = set(no_augmentation_sources or ())
         self.seed = int(seed)
         self.anchors = AnchorGrid.for_image(config, config.IMAGE_SHAPE)
+        self.attributes = AttributeTargets(dataset) if config.ATTRIBUTE_HEAD else None
 
     def image_at(self, position: int) -> int:
         """The image id at ``position`` of the stream."""
@@ -107,7 +110,7 @@ class TrainingBatches(EpochBatches):
             example, position = self._example(position)
             examples.append(example)
             position += 1
-        return {name: np.concatenate([example[name] for example in examples]) for name in INPUT_NAMES}
+        return {name: np.concatenate([example[name] for example in examples]) for name in input_names(self.config)}
 
     def _example(self, position: int) -> tuple[dict[str, np.ndarray], int]:
         """The first example from stream ``position`` on that the dataset can produce, and its position."""
@@ -119,7 +122,8 @@ class TrainingBatches(EpochBatches):
             augmentation = None if source in self.no_augmentation_sources else self.augmentation
             try:
                 return build_batch(self.dataset, [image_id], self.config, anchors=self.anchors,
-                                   augmentation=augmentation, seed=self.seed, epoch=passage), position + attempt
+                                   augmentation=augmentation, seed=self.seed, epoch=passage,
+                                   attributes=self.attributes), position + attempt
             except DataError as error:
                 log.warning("skipping image %s: %s", image_id, error)
         raise DataError(f"none of the {count} images of the dataset could be loaded; see the warnings above")

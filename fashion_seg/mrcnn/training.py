@@ -14,7 +14,8 @@
   ``clipnorm``), L2 weight decay ``WEIGHT_DECAY`` on the trainable weights; a new optimizer for each call.
 - Every epoch writes ``<model_dir>/<name><YYYYMMDDTHHMMSS>/mask_rcnn_<name>_<epoch:04d>.h5`` (matterport's h5 layout,
   written atomically), TensorBoard logs in that directory, and the config as ``config.json`` beside them.
-- The Keras logs (and the returned ``History``) hold ``loss`` and the five losses under matterport's names, and
+- The Keras logs (and the returned ``History``) hold ``loss`` and the five losses under matterport's names (and
+  ``mrcnn_attr_loss`` with ``ATTRIBUTE_HEAD``), and
   their ``val_`` twins when there is validation data.
 """
 

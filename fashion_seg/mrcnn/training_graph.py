@@ -13,6 +13,11 @@ Inputs (matterport's names; the batches of :mod:`fashion_seg.data.batches` are d
                                      without mini-masks)
 ========================  =========  =====================================================================
 
+*Added*, with ``ATTRIBUTE_HEAD`` only: ``input_gt_attributes`` float32 ``[batch, MAX_GT_INSTANCES, NUM_ATTRIBUTES]``
+multi-hot and ``input_gt_attributes_known`` bool ``[batch, MAX_GT_INSTANCES]`` (:mod:`fashion_seg.data.attributes`),
+the outputs ``mrcnn_attr_logits``, ``target_attributes`` and ``target_attributes_known``, and the loss
+``mrcnn_attr_loss`` (weight ``ATTRIBUTE_LOSS_WEIGHT``). Without it, inputs, outputs and layers are matterport's.
+
 The anchors of ``IMAGE_SHAPE`` are a constant of the graph (layer ``anchors``), as in matterport, so every training
 image has that shape. Outputs (a dict): matterport's ``rpn_class_logits``, ``rpn_class``, ``rpn_bbox``,
 ``mrcnn_class_logits``, ``mrcnn_class``, ``mrcnn_bbox``, ``mrcnn_mask``, ``ROI`` (proposals) and ``output_rois``
@@ -20,7 +25,7 @@ image has that shape. Outputs (a dict): matterport's ``rpn_class_logits``, ``rpn
 ``roi_valid``). ``mrcnn_mask`` covers only the first ``int(TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO)`` ROIs: the only
 ones that can be positive (see :mod:`fashion_seg.mrcnn.detection_targets`).
 
-:class:`TrainingModel` is the Keras model: ``fit``/``evaluate`` train it with the five losses of
+:class:`TrainingModel` is the Keras model: ``fit``/``evaluate`` train it with the five (or six) losses of
 :mod:`fashion_seg.mrcnn.losses` (each weighted by ``LOSS_WEIGHTS``) plus matterport's L2 weight decay, and log each
 loss under its matterport name (``rpn_class_loss`` ... and ``val_rpn_class_loss`` ...).
 """
@@ -48,6 +53,12 @@ from .rpn import build_config_rpn_model, rpn_graph
 
 TRAINING_INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox",
                         "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")
+ATTRIBUTE_INPUT_NAMES = ("input_gt_attributes", "input_gt_attributes_known")
+
+
+def training_input_names(config) -> tuple[str, ...]:
+    """The names of the training model's inputs under ``config`` (the attribute inputs with ``ATTRIBUTE_HEAD``)."""
+    return TRAINING_INPUT_NAMES + (ATTRIBUTE_INPUT_NAMES if config.ATTRIBUTE_HEAD else ())
 
 
 @keras.saving.register_keras_serializable(package="fashion_seg")
@@ -112,7 +123,7 @@ def training_inputs(config) -> dict:
     num_anchors = len(Anchors.for_config(config).anchors)
     max_gt = config.MAX_GT_INSTANCES
     mask_shape = tuple(config.MINI_MASK_SHAPE) if config.USE_MINI_MASK else (height, width)
-    return {
+    inputs = {
         "input_image": keras.Input((height, width, channels), name="input_image"),
         "input_image_meta": keras.Input((config.IMAGE_META_SIZE,), name="input_image_meta"),
         "input_rpn_match": keras.Input((num_anchors, 1), name="input_rpn_match", dtype="int32"),
@@ -121,6 +132,10 @@ def training_inputs(config) -> dict:
         "input_gt_boxes": keras.Input((max_gt, 4), name="input_gt_boxes"),
         "input_gt_masks": keras.Input(mask_shape + (max_gt,), name="input_gt_masks", dtype="bool"),
     }
+    if config.ATTRIBUTE_HEAD:
+        inputs["input_gt_attributes"] = keras.Input((max_gt, config.NUM_ATTRIBUTES), name="input_gt_attributes")
+        inputs["input_gt_attributes_known"] = keras.Input((max_gt,), name="input_gt_attributes_known", dtype="bool")
+    return inputs
 
 
 @dataclass
@@ -146,11 +161,13 @@ def build_training_graph(config) -> TrainingGraph:
                              config=config, name="ROI")([rpn_class, rpn_bbox, anchors])
     gt_boxes = NormalizeBoxes(config.IMAGE_SHAPE, name="gt_boxes_normalized")(inputs["input_gt_boxes"])
     target_layer = DetectionTargetLayer(config, name="proposal_targets")
-    rois, target_class_ids, target_bbox, target_mask, roi_valid = target_layer(
-        [rpn_rois, inputs["input_gt_class_ids"], gt_boxes, inputs["input_gt_masks"]])
+    targets = target_layer([rpn_rois, inputs["input_gt_class_ids"], gt_boxes, inputs["input_gt_masks"],
+                            *(inputs[name] for name in ATTRIBUTE_INPUT_NAMES if name in inputs)])
+    rois, target_class_ids, target_bbox, target_mask, roi_valid = targets[:5]
 
     classifier = ClassifierHead(config, config.TRAIN_BN)
-    mrcnn_class_logits, mrcnn_class, mrcnn_bbox = classifier(rois, image_meta, mrcnn_feature_maps)
+    shared = classifier.features(rois, image_meta, mrcnn_feature_maps)
+    mrcnn_class_logits, mrcnn_class, mrcnn_bbox = classifier.classify(shared)
     mask_head = MaskHead(config, config.TRAIN_BN)
     mask_rois = rois[:, :target_layer.positive_capacity]
     mrcnn_mask = mask_head(mask_rois, image_meta, mrcnn_feature_maps)
@@ -163,16 +180,20 @@ def build_training_graph(config) -> TrainingGraph:
         "target_class_ids": target_class_ids, "target_bbox": target_bbox, "target_mask": target_mask,
         "roi_valid": roi_valid,
     }
-    model = TrainingModel(inputs, outputs, loss_weights=config.LOSS_WEIGHTS, weight_decay=config.WEIGHT_DECAY,
-                          name="mask_rcnn_training")
+    if config.ATTRIBUTE_HEAD:
+        outputs["mrcnn_attr_logits"] = classifier.attribute_logits(shared)
+        outputs["target_attributes"], outputs["target_attributes_known"] = targets[5:]
+    model = TrainingModel(inputs, outputs, loss_weights=losses.loss_weights(config),
+                          weight_decay=config.WEIGHT_DECAY, name="mask_rcnn_training")
     return TrainingGraph(model, classifier, mask_head)
 
 
 def loss_terms(inputs: dict, outputs: dict) -> dict[str, losses.LossTerms]:
-    """The five losses' :class:`~fashion_seg.mrcnn.losses.LossTerms` of one (per-replica) batch, by name."""
+    """The losses' :class:`~fashion_seg.mrcnn.losses.LossTerms` of one (per-replica) batch, by name: the five, and
+    ``mrcnn_attr_loss`` when the outputs have ``mrcnn_attr_logits``."""
     capacity = outputs["mrcnn_mask"].shape[1]
     active_class_ids = ops.cast(inputs["input_image_meta"], "float32")[:, 12:]
-    return {
+    terms = {
         "rpn_class_loss": losses.rpn_class_loss_terms(inputs["input_rpn_match"], outputs["rpn_class_logits"]),
         "rpn_bbox_loss": losses.rpn_bbox_loss_terms(inputs["input_rpn_bbox"], inputs["input_rpn_match"],
                                                     outputs["rpn_bbox"]),
@@ -184,13 +205,19 @@ def loss_terms(inputs: dict, outputs: dict) -> dict[str, losses.LossTerms]:
                                                         outputs["target_class_ids"][:, :capacity],
                                                         outputs["mrcnn_mask"]),
     }
+    if "mrcnn_attr_logits" in outputs:
+        terms[losses.ATTRIBUTE_LOSS_NAME] = losses.mrcnn_attr_loss_terms(
+            outputs["target_attributes"], outputs["target_attributes_known"], outputs["mrcnn_attr_logits"])
+    return terms
 
 
 class TrainingModel(keras.Model):
     """The functional training network with matterport's loss.
 
-    ``compute_loss`` returns ``sum_k LOSS_WEIGHTS[k] * loss_k + WEIGHT_DECAY * sum_w mean(w^2)`` (``w``: trainable
-    weights other than BatchNorm gamma/beta, as matterport), in float32. Keras's own ``train_step`` and
+    ``compute_loss`` returns ``sum_k weight_k * loss_k + WEIGHT_DECAY * sum_w mean(w^2)`` (``w``: trainable
+    weights other than BatchNorm gamma/beta, as matterport), in float32; ``loss_weights`` gives ``weight_k`` by loss
+    name (:func:`fashion_seg.mrcnn.losses.loss_weights`: ``LOSS_WEIGHTS``, and ``ATTRIBUTE_LOSS_WEIGHT`` for
+    ``mrcnn_attr_loss`` when the outputs have ``mrcnn_attr_logits``). Keras's own ``train_step`` and
     ``test_step`` run it (statelessly on JAX, with the dtype policy's loss scaling for ``mixed_float16``).
 
     Under ``tf.distribute`` with R replicas, Keras adds up the replicas' gradients. Each loss is therefore computed as
@@ -201,9 +228,10 @@ class TrainingModel(keras.Model):
 
     def __init__(self, inputs, outputs, loss_weights: dict, weight_decay: float, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.loss_weights = {name: float(loss_weights[name]) for name in losses.LOSS_NAMES}
+        names = losses.LOSS_NAMES + ((losses.ATTRIBUTE_LOSS_NAME,) if "mrcnn_attr_logits" in outputs else ())
+        self.loss_weights = {name: float(loss_weights[name]) for name in names}
         self.weight_decay = float(weight_decay)
-        self.loss_trackers = [keras.metrics.Mean(name=name) for name in losses.LOSS_NAMES]
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in names]
         # JAX: the keras.distribution (e.g. DataParallel) the model was built under, to train under it too.
         self._built_under_distribution = keras.distribution.distribution()
 

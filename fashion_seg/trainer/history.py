@@ -1,7 +1,8 @@
 """``history.csv``: one row per finished epoch of a run, kept across resumes.
 
 Columns: ``epoch`` (1-based), ``stage`` (1-based) and its ``layers``, the ``learning_rate`` at the epoch's first
-step, ``loss`` and the five losses, their ``val_`` twins, ``val_metric`` (empty on epochs without it), ``seconds``
+step, ``loss`` and the five losses (and ``mrcnn_attr_loss`` for a model with the attribute head: its two columns are
+written only when some epoch has them), their ``val_`` twins, ``val_metric`` (empty on epochs without it), ``seconds``
 (the whole epoch, validation included) and ``images_per_second`` (training steps only).
 
 A resumed run appends; resuming from an earlier checkpoint than the last row first drops the rows after it, so the
@@ -17,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_write
-from ..mrcnn.losses import LOSS_NAMES
+from ..mrcnn.losses import ATTRIBUTE_LOSS_NAME, LOSS_NAMES
 
-LOSS_COLUMNS = ("loss", *LOSS_NAMES)
+LOSS_COLUMNS = ("loss", *LOSS_NAMES, ATTRIBUTE_LOSS_NAME)
 COLUMNS = ("epoch", "stage", "layers", "learning_rate", *LOSS_COLUMNS, *(f"val_{n}" for n in LOSS_COLUMNS),
            "val_metric", "seconds", "images_per_second")
+OPTIONAL_COLUMNS = (ATTRIBUTE_LOSS_NAME, f"val_{ATTRIBUTE_LOSS_NAME}")
 
 
 class HistoryFile:
@@ -56,6 +58,7 @@ class HistoryFile:
             self._write(frame[frame["epoch"] <= epoch])
 
     def _write(self, frame: pd.DataFrame) -> None:
+        frame = frame.drop(columns=[c for c in OPTIONAL_COLUMNS if frame[c].isna().all()])
         with atomic_write(self.path, newline="") as handle:
             frame.to_csv(handle, index=False, float_format="%.6g")
 

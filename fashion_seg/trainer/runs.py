@@ -10,6 +10,9 @@ matterport's layout, ``<model_dir>/<name><YYYYMMDDTHHMMSS>/``, holds:
 ``mask_rcnn_<name>_<NNNN>_last_good.h5``         the last weights before a non-finite loss in epoch NNNN + 1
 ``config.json``, ``training.json``               the network config and the training plan (stages, schedule,
                                                  augmentation, data): a resumed run reads both
+``attributes.json``                              with ``ATTRIBUTE_HEAD``: the attribute vocabulary and the
+                                                 attributes seen with each category in the training images
+                                                 (:class:`fashion_seg.data.attributes.AttributeTable`)
 ``split/``                                       the train/validation split the run made (when it made one)
 ``history.csv``, ``loss_curve.png``              one row per epoch (losses, validation losses, metric, rate);
                                                  the chart of all of them, redrawn every epoch
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoints import first_complete
+from ..data.attributes import ATTRIBUTES_FILE  # noqa: F401 (one of the run directory's files, named here too)
 from ..errors import WeightsError
 from ..mrcnn.run_names import RUN_DIR, stamp_order
 

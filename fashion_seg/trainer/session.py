@@ -32,6 +32,7 @@ from .devices import is_chief, split_cpu, worker_index
 from .history import HistoryFile
 from .plan import Profile, TrainingPlan
 from .runs import (
+    ATTRIBUTES_FILE,
     BEST_FILE,
     BROKEN_FILE,
     CONFIG_FILE,
@@ -123,6 +124,8 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
                     "images)", requested, distribution.name, distribution.num_replicas, distribution.num_replicas,
                     distribution.num_replicas * int(values.get("IMAGES_PER_GPU", config_class.IMAGES_PER_GPU)))
     values["GPU_COUNT"] = distribution.num_replicas
+    if values.get("ATTRIBUTE_HEAD", config_class.ATTRIBUTE_HEAD):
+        values["NUM_ATTRIBUTES"] = _label_attribute_count(plan, values.get("NUM_ATTRIBUTES"))
     config = config_class(**values)
     starting_weights = _starting_weights_path(request, point, config)
     if point is None and request.weights == "none" and config.TRAIN_BN is False:
@@ -144,6 +147,11 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
         log.info("run %s (%s)", run_dir, "resumed at epoch %d" % (point.epoch + 1) if point else "new")
         plan = data.load(plan, run_dir)
         plan.save_json(run_dir / PLAN_FILE)
+        if config.ATTRIBUTE_HEAD:
+            from ..data.attributes import AttributeTable
+
+            data.attributes = AttributeTable.from_dataset(data.train)
+            data.attributes.save_json(run_dir / ATTRIBUTES_FILE)
         _load_weights(model, point, starting_weights, request.weights)
         if point is not None:
             for path in set_aside_later_checkpoints(point, name):
@@ -199,6 +207,17 @@ def _settings(request: TrainingRequest, profile: Profile, point: ResumePoint | N
     return plan, values
 
 
+def _label_attribute_count(plan: TrainingPlan, given) -> int:
+    """NUM_ATTRIBUTES of an attribute-head run: the attribute count of the data's label file."""
+    from ..data.imaterialist import read_data_dir_labels
+
+    labels = read_data_dir_labels(plan.data_dir)
+    if given is not None and int(given) != labels.num_attributes:
+        log.warning("NUM_ATTRIBUTES=%s, but %s lists %d attributes: training with NUM_ATTRIBUTES=%d", given,
+                    labels.path, labels.num_attributes, labels.num_attributes)
+    return labels.num_attributes
+
+
 def _starting_weights_path(request: TrainingRequest, point: ResumePoint | None, config) -> Path | None:
     """The file of starting weights of a new run, found (and for COCO downloaded) before anything is built."""
     if point is not None or request.weights in ("none", "last"):
@@ -239,7 +258,8 @@ def _load_weights(model, point: ResumePoint | None, starting: Path | None, sourc
 def class_specific_mismatches(keras_model, path: Path) -> list[str]:
     """The class-specific layers (:data:`fashion_seg.mrcnn.weights.CLASS_SPECIFIC_LAYERS`) whose shapes in the
     weights file ``path`` differ from the model's: a file trained for another number of classes (COCO's 81). They
-    are excluded from loading (and so start from scratch), which the log says."""
+    are excluded from loading (and so start from scratch), which the log says. So is an attribute head
+    (``mrcnn_attr_logits``) trained for another number of attributes (a 2019 file in a 2020 run)."""
     from ..mrcnn import weights as weight_io
 
     model_shapes = {entry.name: [tuple(v.shape) for v in entry.variables]
@@ -248,19 +268,27 @@ def class_specific_mismatches(keras_model, path: Path) -> list[str]:
         present = [name for name in weight_io.CLASS_SPECIFIC_LAYERS if name in weights.weight_names]
         different = [name for name in present if [tuple(s) for s in weights.shapes(name)] != model_shapes.get(name)]
         classes = weights.shapes("mrcnn_class_logits")[-1][-1] if "mrcnn_class_logits" in present else None
+        attributes = "mrcnn_attr_logits"
+        other_attributes = (attributes in weights.weight_names and attributes in model_shapes
+                            and [tuple(s) for s in weights.shapes(attributes)] != model_shapes[attributes])
+        file_attributes = weights.shapes(attributes)[-1][-1] if other_attributes else None
+    if other_attributes:
+        log.info("%s was trained for %d attributes, this model has %d: mrcnn_attr_logits starts from scratch", path,
+                 file_attributes, model_shapes[attributes][-1][-1])
     if different:
         ours = model_shapes["mrcnn_class_logits"][-1][-1]
         log.info("%s was trained for %s classes, this model has %d: the class-specific layers %s start from "
                  "scratch (matterport's exclude list)", path, classes if classes is not None else "another number of",
                  ours, ", ".join(different))
-    return different
+    return different + ([attributes] if other_attributes else [])
 
 
 # --------------------------------------------------------------------------------------------- data
 
 
 class _Data:
-    """The run's train and validation datasets, from a split folder or a split made and saved with the run."""
+    """The run's train and validation datasets, from a split folder or a split made and saved with the run, and (set
+    by an attribute-head run) the attribute table of the training images (``attributes``)."""
 
     def __init__(self, plan: TrainingPlan):
         from ..data.split import split_data_dir
@@ -272,7 +300,7 @@ class _Data:
         self.made_split = None
         if plan.split is None:  # split now (fails early on a bad train.csv); written once the run directory exists
             self.made_split = split_data_dir(self.data_dir, plan.val_fraction, plan.val_images, plan.seed)
-        self.train = self.val = None
+        self.train = self.val = self.attributes = None
 
     def load(self, plan: TrainingPlan, run_dir: Path) -> TrainingPlan:
         """Load the datasets; a split made by this session is saved as ``run_dir/split``, which the returned plan
@@ -303,6 +331,7 @@ class _Data:
 
 def _batches(plan: TrainingPlan, config, data: _Data, request: TrainingRequest, run_dir: Path):
     """(training, validation) :class:`~fashion_seg.trainer.batches.StepsPerEpoch`."""
+    from ..data.attributes import AttributeTargets
     from ..data.augmentation import make_augmentation
     from ..data.pipeline import MaskRCNNBatches
     from ..mrcnn.canvas import MultiScale
@@ -310,11 +339,14 @@ def _batches(plan: TrainingPlan, config, data: _Data, request: TrainingRequest, 
 
     parallel = {"workers": request.workers, "use_multiprocessing": request.multiprocessing}
     broken = run_dir / BROKEN_FILE
+    # The validation images' attribute targets follow the rule of the training images' table.
+    train_attributes = AttributeTargets(data.train, data.attributes) if config.ATTRIBUTE_HEAD else None
+    val_attributes = AttributeTargets(data.val, data.attributes) if config.ATTRIBUTE_HEAD else None
     train = MaskRCNNBatches(data.train, config, augmentation=make_augmentation(plan.augmentation, plan.cutout),
                             multiscale=MultiScale(*plan.multiscale) if plan.multiscale else None, seed=plan.seed,
-                            broken_log=broken, use_multiprocessing=request.multiprocessing)
+                            broken_log=broken, attributes=train_attributes, use_multiprocessing=request.multiprocessing)
     val = MaskRCNNBatches(data.val, config, training=False, seed=plan.seed, broken_log=broken,
-                          use_multiprocessing=request.multiprocessing)
+                          attributes=val_attributes, use_multiprocessing=request.multiprocessing)
     return (StepsPerEpoch(train, config.STEPS_PER_EPOCH, **parallel),
             StepsPerEpoch(val, config.VALIDATION_STEPS, **parallel))
 
