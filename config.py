@@ -76,7 +76,10 @@ PROFILES = {profile.name: profile for profile in (
                 # 32 ROIs (10 positives) per image: the mask head is most of a step's time on a CPU
                 "RPN_TRAIN_ANCHORS_PER_IMAGE": 128, "TRAIN_ROIS_PER_IMAGE": 32, "MAX_GT_INSTANCES": 40,
                 "MINI_MASK_SHAPE": (28, 28), "DETECTION_MAX_INSTANCES": 50, "LEARNING_RATE": 0.02,
-                "STEPS_PER_EPOCH": 50, "VALIDATION_STEPS": 2},
+                "STEPS_PER_EPOCH": 50, "VALIDATION_STEPS": 2,
+                # the attribute head: every attribute of the demo is drawn (hem lines, zippers, leg widths), so full
+                # ClassIds can be learned; NUM_ATTRIBUTES follows the label file
+                "ATTRIBUTE_HEAD": True},
         plan=TrainingPlan(stages=parse_stages("heads:1,all:19"), augmentation="seed", warmup_steps=100,
                           decay_epochs=(16,), data_dir="demo", val_fraction=0.2, val_metric_every=5,
                           val_metric_images=16),

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fashion_seg.cli import EXIT_INTERRUPTED, run, setup_logging
+from fashion_seg.cli import EXIT_INTERRUPTED, count_arg, run, setup_logging
 from fashion_seg.errors import ConfigError
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
@@ -81,7 +81,7 @@ def train_parser() -> argparse.ArgumentParser:
     devices.add_argument("--strategy", choices=STRATEGIES, default="auto",
                          help="auto (every GPU), one, mirrored (this machine's GPUs; JAX: DataParallel), "
                               "multiworker (TensorFlow, cluster from TF_CONFIG)")
-    devices.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+    devices.add_argument("--cpu-devices", type=count_arg, default=0, metavar="N",
                          help="split the CPU into N devices (try mirrored / DataParallel without GPUs)")
     devices.add_argument("--mixed-precision", choices=PRECISIONS, help="dtype policy (config PRECISION)")
     devices.add_argument("--jit", choices=("on", "off", "auto"), help="XLA / jax.jit (config JIT_COMPILE)")

@@ -300,7 +300,23 @@ class _Data:
         self.made_split = None
         if plan.split is None:  # split now (fails early on a bad train.csv); written once the run directory exists
             self.made_split = split_data_dir(self.data_dir, plan.val_fraction, plan.val_images, plan.seed)
+        self._check_image_folder(plan)
         self.train = self.val = self.attributes = None
+
+    def _check_image_folder(self, plan: TrainingPlan) -> None:
+        """Refuse, before the run directory exists, an image folder that is missing or holds none of the split's
+        images (a wrong ``--image-dir``); a few missing images are skipped and listed during training instead."""
+        from ..data.imaterialist import image_file_name
+        from ..data.split import read_split
+
+        folder = Path(plan.image_dir) if plan.image_dir else self.data_dir / "train"
+        if not folder.is_dir():
+            raise DataError(f"image folder {folder} does not exist (--image-dir, or the competition folder's train/)")
+        train_ids, val_ids = self.made_split[:2] if self.made_split is not None else read_split(plan.split)
+        ids = list(train_ids) + list(val_ids)
+        if ids and not any((folder / image_file_name(i)).exists() for i in ids):
+            raise DataError(f"none of the {len(ids)} images of the split is in {folder}, e.g. "
+                            f"{image_file_name(ids[0])}: is it the right --image-dir?")
 
     def load(self, plan: TrainingPlan, run_dir: Path) -> TrainingPlan:
         """Load the datasets; a split made by this session is saved as ``run_dir/split``, which the returned plan

@@ -292,6 +292,18 @@ TRAIN_CASES = [
     Case("train-validation-fraction-2", "train",
          lambda inp, out: ["--weights", "none", "--val-fraction", "2", "--data-dir", inp, "--model-dir", out], 2,
          ("2.0",)),
+    Case("train-image-dir-missing", "train",
+         lambda inp, out: ["--weights", "none", "--profile", "demo", "--val-fraction", "0.3", "--data-dir", inp,
+                           "--image-dir", inp / "nocache", "--model-dir", out], 2,
+         ("image folder {inp}/nocache does not exist",)),
+    Case("train-image-dir-without-the-images", "train",
+         lambda inp, out: ((inp / "other").mkdir(),
+                           ["--weights", "none", "--profile", "demo", "--val-fraction", "0.3", "--data-dir", inp,
+                            "--image-dir", inp / "other", "--model-dir", out])[1], 2,
+         ("is in {inp}/other",)),
+    Case("train-cpu-devices-negative", "train",
+         lambda inp, out: ["--weights", "none", "--cpu-devices", "-1", "--data-dir", inp, "--model-dir", out], 2,
+         ("-1",)),
 ]
 
 # ----------------------------------------------------------------------------------------------------- predict.py
