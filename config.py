@@ -90,7 +90,7 @@ PROFILES = {profile.name: profile for profile in (
         "ResNet from random weights at 384x384 (1.4x the epochs per minute of 512, and more score per minute), "
         "anchors 8-128 px fitted to the boxes (dataHandling.py stats --profile cpu-crowded), more ROIs and masks "
         "for the crowds; 2 images per step, 1 heads epoch then 29 all-layer epochs, the rate cut tenfold for the "
-        "last 5; about 14 minutes on 2 shared cores (figures: docs-notes/crowded.md)",
+        "last 5; about 14 minutes on 2 shared cores (figures: README, Measured figures, Harder scenes)",
         config={"BACKBONE": "resnet_tiny", "IMAGE_MIN_DIM": 384, "IMAGE_MAX_DIM": 384,
                 # dataHandling.py stats --profile cpu-crowded: octaves placed over the box sizes at 384 px
                 # (p2 6 px: shoes, glasses, zippers; p98 133 px); 1.1% of the boxes more than half an octave away

@@ -14,29 +14,16 @@ import numpy as np
 import pytest
 
 from fashion_seg.errors import ConfigError
-from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.model import MaskRCNN
 from fashion_seg.mrcnn.weights import WeightFile
+from tiny_network import TinyNetworkConfig
 
 
-class TinyConfig(Config):
+class TinyConfig(TinyNetworkConfig):
     NAME = "overfit"
     NUM_CLASSES = 2
-    BACKBONE = "resnet_tiny"
-    IMAGE_MIN_DIM = 128
-    IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    TOP_DOWN_PYRAMID_SIZE = 32
-    RPN_CONV_FILTERS = 32
-    FPN_CLASSIF_FC_LAYERS_SIZE = 64
-    MASK_HEAD_FILTERS = 32
     IMAGES_PER_GPU = 1
-    PRE_NMS_LIMIT = 600
-    POST_NMS_ROIS_TRAINING = 200
-    POST_NMS_ROIS_INFERENCE = 100
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
-    TRAIN_ROIS_PER_IMAGE = 32
     MAX_GT_INSTANCES = 4
     MINI_MASK_SHAPE = (28, 28)
     DETECTION_MIN_CONFIDENCE = 0.5

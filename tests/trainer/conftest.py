@@ -15,29 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_seg.mrcnn.config import Config
 from fashion_seg.trainer.plan import Profile, TrainingPlan, parse_stages
+from tiny_network import TinyNetworkConfig
 
 
-class TinyConfig(Config):
+class TinyConfig(TinyNetworkConfig):
     """A Mask R-CNN small enough to train a few steps on 2 CPU cores in seconds, with the 47 fashion classes."""
 
     NAME = "tiny"
     NUM_CLASSES = 1 + 46
-    BACKBONE = "resnet_tiny"
-    IMAGE_MIN_DIM = 128
-    IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    TOP_DOWN_PYRAMID_SIZE = 32
-    RPN_CONV_FILTERS = 32
-    FPN_CLASSIF_FC_LAYERS_SIZE = 64
-    MASK_HEAD_FILTERS = 32
     IMAGES_PER_GPU = 2
-    PRE_NMS_LIMIT = 600
     POST_NMS_ROIS_TRAINING = 100
     POST_NMS_ROIS_INFERENCE = 50
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
-    TRAIN_ROIS_PER_IMAGE = 32
     MAX_GT_INSTANCES = 20
     DETECTION_MAX_INSTANCES = 20
     LEARNING_RATE = 0.02
