@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow  # two training sessions in child processes: about
 # bar that SIGKILLs its own process after step STEP of epoch EPOCH.
 TRAIN = """
 import importlib.util, os, signal, sys
+sys.path.insert(0, "tests")  # the helpers the test files share, as pytest's pythonpath has them
 spec = importlib.util.spec_from_file_location("trainer_fixtures", "tests/trainer/conftest.py")
 fixtures = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fixtures)
