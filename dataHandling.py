@@ -45,7 +45,7 @@ def make_demo(args) -> int:
 
 
 def validate(args) -> int:
-    from fashion_seg.data.imaterialist import write_train_csv
+    from fashion_seg.data.train_csv import write_train_csv
     from fashion_seg.data.validation import clean_annotations, validate_data_dir
 
     data_dir = Path(args.data_dir)
@@ -69,7 +69,9 @@ def validate(args) -> int:
 
 def stats(args) -> int:
     from fashion_seg import visualize
-    from fashion_seg.data.imaterialist import FashionDataset, read_data_dir_labels, read_train_csv
+    from fashion_seg.data.imaterialist import FashionDataset
+    from fashion_seg.data.labels import read_data_dir_labels
+    from fashion_seg.data.train_csv import read_train_csv
     from fashion_seg.data.stats import compute_stats, write_stats
 
     labels = read_data_dir_labels(args.data_dir)
@@ -125,7 +127,7 @@ def prepare(args) -> int:
 
 
 def perturb(args) -> int:
-    from fashion_seg.data.imaterialist import read_string_csv
+    from fashion_seg.data.train_csv import read_string_csv
     from fashion_seg.data.synthetic import perturb_truth
     from fashion_seg.prediction.submission import write_submission
 
@@ -148,7 +150,8 @@ def score(args) -> int:
 
     from fashion_seg.evaluation import metrics
     from fashion_seg.evaluation.attribute_metrics import attribute_scores, strip_attributes
-    from fashion_seg.data.imaterialist import read_label_descriptions, read_string_csv
+    from fashion_seg.data.labels import read_label_descriptions
+    from fashion_seg.data.train_csv import read_string_csv
 
     if args.panels and not args.image_dir:
         raise DataError("--panels needs --image-dir (the folder of the truth's images)")

@@ -147,7 +147,7 @@ def predict_command(args) -> int:
 def tune_command(args) -> int:
     from fashion_seg.prediction.detections import DetectionStore
     from fashion_seg.evaluation.metrics import truth_instances
-    from fashion_seg.prediction.postprocess import parse_categories
+    from fashion_seg.prediction.settings import parse_categories
     from fashion_seg.prediction.predict_images import class_categories
     from fashion_seg.prediction.tuning import SettingsScorer, cached_detections, tune
 

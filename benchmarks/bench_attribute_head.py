@@ -32,7 +32,7 @@ from bench_train_step import SyntheticShapes, uptime  # noqa: E402
 
 from fashion_seg.mrcnn.config import Config  # noqa: E402
 from fashion_seg.mrcnn.model import MaskRCNN  # noqa: E402
-from fashion_seg.mrcnn.train_batches import TrainingBatches  # noqa: E402
+from fashion_seg.mrcnn.batches import build_batch  # noqa: E402
 from fashion_seg.mrcnn.weights import save_weights  # noqa: E402
 
 
@@ -88,7 +88,7 @@ def main(argv=None) -> None:
           f"{args.classes} classes, {args.attributes} attributes, layers {args.layers}, jit {args.jit}")
     print("before:", uptime())
     data = SyntheticShapes(args.batch, args.size, args.classes)
-    batch = TrainingBatches(data, off_config, 1, training=False)[0]
+    batch = build_batch(data, data.image_ids[:off_config.BATCH_SIZE], off_config)
     rng = np.random.default_rng(0)
     real = batch["input_gt_class_ids"] > 0
     attribute_batch = {**batch,

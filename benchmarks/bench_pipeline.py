@@ -12,7 +12,7 @@ written once to ``--data-dir`` (default: a temporary folder) and read through
 
 Measured, per image, in one process with OpenCV on one thread (the per-core figure):
 
-- ours: :func:`fashion_seg.data.pipeline.build_batch` (batches of 2): JPEG decoded reduced and area-resized, RLE
+- ours: :func:`fashion_seg.mrcnn.batches.build_batch` (batches of 2): JPEG decoded reduced and area-resized, RLE
   resized as runs and decoded at the target size, augmentation with bit-packed masks, boxes and mini-masks,
   RPN targets on anchor-grid windows, molding into the batch.
 - matterport-style, written here from the description of matterport's ``load_image_gt`` / ``data_generator``:
@@ -24,7 +24,7 @@ Measured, per image, in one process with OpenCV on one thread (the per-core figu
   (:func:`fashion_seg.data.cache.prepare_image_cache`) instead of the originals; masks still native-size RLE. Decoding a
   3000x2000 JPEG costs tens of milliseconds even at 1/2 or 1/4 scale (the entropy decoding is not reduced), so this is
   how to train fast.
-- workers: :class:`fashion_seg.data.pipeline.MaskRCNNBatches` with ``--workers`` processes, iterated the way
+- workers: :class:`fashion_seg.mrcnn.pipeline.MaskRCNNBatches` with ``--workers`` processes, iterated the way
   ``Model.fit`` does (Keras's ``PyDatasetAdapter``) over the images repeated 8 times, pool start included.
 
 Real matterport's ``data_generator`` on the same files, side by side in one run: bench_vs_matterport.py --only
@@ -54,11 +54,12 @@ from fashion_seg.data import rle  # noqa: E402
 from fashion_seg.data.augmentation import make_augmentation  # noqa: E402
 from fashion_seg.data.cache import prepare_image_cache  # noqa: E402
 from fashion_seg.data.imaterialist import FashionDataset  # noqa: E402
-from fashion_seg.data.pipeline import MaskRCNNBatches, build_batch  # noqa: E402
 from fashion_seg.data.synthetic import render_scene  # noqa: E402
 from fashion_seg.mrcnn.anchors import get_pixel_anchors  # noqa: E402
+from fashion_seg.mrcnn.batches import build_batch  # noqa: E402
 from fashion_seg.mrcnn.config import Config  # noqa: E402
-from fashion_seg.mrcnn.targets import StageTimes  # noqa: E402
+from fashion_seg.mrcnn.pipeline import MaskRCNNBatches  # noqa: E402
+from fashion_seg.mrcnn.ground_truth import StageTimes  # noqa: E402
 
 SIZES = [(3000, 2000), (2000, 3000), (4000, 3000), (5214, 3676), (3264, 2448), (2400, 1600)]
 INSTANCES = [4, 7, 9, 5, 12, 6, 8, 3, 10, 7, 5]  # mean 6.9; one more image gets 74

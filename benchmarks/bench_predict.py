@@ -103,7 +103,7 @@ def network_stages(args) -> dict[str, float]:
 def run_batch_size(args, batch_size: int, paths: list[Path], work: Path) -> dict:
     from fashion_seg.prediction.detections import DetectionStore
     from fashion_seg.prediction.inference import PhaseTimes, Predictor
-    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.settings import PostProcessing
     from fashion_seg.prediction.predict_images import predict_submission
     from fashion_seg.prediction.tta import parse_tta
 
@@ -129,7 +129,8 @@ def reference_postprocessing(store, image_ids: list[str], size) -> tuple[float, 
     """(seconds per image for this package's post-processing + RLE, for matterport's full-resolution pasting +
     resize + encode, masks) on the same cached detections."""
     from fashion_seg.mrcnn.masks import paste_masks
-    from fashion_seg.prediction.postprocess import PostProcessing, grid_boxes, postprocess
+    from fashion_seg.prediction.postprocess import grid_boxes, postprocess
+    from fashion_seg.prediction.settings import PostProcessing
     from fashion_seg.prediction.submission import image_rows
 
     keep_everything = PostProcessing(min_score=0.0, nms_iou=1.0, max_detections=1000, mask_threshold=0.5, min_area=0)

@@ -34,7 +34,8 @@ def child(count: int, folder: Path, mode: str) -> None:
     from fashion_seg.checkpoints import inference_config
     from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.prediction.postprocess import PostProcessing, postprocess
+    from fashion_seg.prediction.postprocess import postprocess
+    from fashion_seg.prediction.settings import PostProcessing
     from fashion_seg.prediction.predict_images import predict_submission
     from fashion_seg.prediction.submission import expected_image_ids
 

@@ -40,7 +40,8 @@ import predict  # noqa: E402
 from fashion_seg import plots  # noqa: E402
 from fashion_seg.evaluation import metrics  # noqa: E402
 from fashion_seg.data.synthetic.crowded import make_crowded_dataset  # noqa: E402
-from fashion_seg.data.imaterialist import parse_class_id, read_string_csv  # noqa: E402
+from fashion_seg.data.labels import parse_class_id  # noqa: E402
+from fashion_seg.data.train_csv import read_string_csv  # noqa: E402
 from fashion_seg.data.synthetic import GLASSES, SHOE, ZIPPER  # noqa: E402
 from fashion_seg.trainer.runs import HISTORY_FILE  # noqa: E402
 

@@ -27,7 +27,7 @@ import numpy as np
 from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.model import MaskRCNN
-from fashion_seg.mrcnn.train_batches import TrainingBatches
+from fashion_seg.mrcnn.batches import build_batch
 
 
 class SyntheticShapes(Dataset):
@@ -113,7 +113,8 @@ def main() -> None:
     print(f"backend {keras.backend.backend()}, {args.backbone}, {args.size}x{args.size}, batch {args.batch}, "
           f"{args.rois} ROIs/image, {args.classes} classes, layers {args.layers}, {args.precision}, jit {args.jit}")
     print("before:", uptime())
-    batch = TrainingBatches(SyntheticShapes(args.batch, args.size, args.classes), config, 1, training=False)[0]
+    shapes = SyntheticShapes(args.batch, args.size, args.classes)
+    batch = build_batch(shapes, shapes.image_ids[:config.BATCH_SIZE], config)
     with tempfile.TemporaryDirectory() as model_dir:
         model = MaskRCNN("training", config, model_dir)
         model.set_trainable(args.layers, verbose=0)

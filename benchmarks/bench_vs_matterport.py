@@ -185,15 +185,15 @@ def synthetic_training_data(work: Path, values: dict):
 
 
 def bench_train(args, table: Table, work: Path) -> None:
+    from fashion_seg.mrcnn.batches import build_batch
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.mrcnn.train_batches import TrainingBatches
 
     values = matterport_values("resnet50", args.train_size, 2, TRAIN_ROIS_PER_IMAGE=200)
     weights = write_weights("resnet50", work / "resnet50.h5")
     dataset, data = synthetic_training_data(work, values)
     for layers in args.train_layers:
         config = our_config(values)
-        batch = TrainingBatches(dataset, config, 1, training=False)[0]
+        batch = build_batch(dataset, dataset.image_ids[:config.BATCH_SIZE], config)
         model = MaskRCNN("training", config, tempfile.mkdtemp())
         model.load_weights(str(weights), by_name=True)
         model.set_trainable(layers, verbose=0)
@@ -236,7 +236,7 @@ def bench_predict(args, table: Table, work: Path) -> None:
     from fashion_seg.data.synthetic import make_demo_dataset
     from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.settings import PostProcessing
     from fashion_seg.prediction.predict_images import predict_submission
     from fashion_seg.prediction.submission import expected_image_ids
 

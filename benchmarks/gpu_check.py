@@ -104,16 +104,17 @@ def train(args, work: Path) -> dict:
 
     from bench_train_step import SyntheticShapes
     from flops import train_step_flops
+    from fashion_seg.mrcnn.batches import build_batch
     from fashion_seg.mrcnn.config import Config
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.mrcnn.train_batches import TrainingBatches
 
     batch_size = args.train_batch
     while True:
         keras.backend.clear_session()
         config = Config(**config_values(args, batch_size))
         try:
-            batch = TrainingBatches(SyntheticShapes(batch_size, args.size, 47), config, 1, training=False)[0]
+            shapes = SyntheticShapes(batch_size, args.size, 47)
+            batch = build_batch(shapes, shapes.image_ids[:config.BATCH_SIZE], config)
             model = MaskRCNN("training", config, str(work))
             model.set_trainable("all", verbose=0)
             model.compile(config.LEARNING_RATE, config.LEARNING_MOMENTUM)
@@ -147,7 +148,7 @@ def infer(args, work: Path) -> dict:
     from fashion_seg.data.synthetic import make_demo_dataset
     from fashion_seg.prediction.inference import Predictor
     from fashion_seg.mrcnn.model import MaskRCNN
-    from fashion_seg.prediction.postprocess import PostProcessing
+    from fashion_seg.prediction.settings import PostProcessing
     from fashion_seg.prediction.predict_images import predict_submission
     from fashion_seg.prediction.submission import expected_image_ids
 

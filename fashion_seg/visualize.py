@@ -18,8 +18,8 @@ import pandas as pd
 from .atomic import atomic_write
 from .data import rle
 from .data.images import load_image
-from .data.imaterialist import image_file_name
-from .data.masks import resize_masks, scaled_size
+from .data.train_csv import image_file_name
+from .data.mask_geometry import resize_masks, scaled_size
 
 
 def colours(count: int) -> list[tuple[int, int, int]]:

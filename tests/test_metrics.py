@@ -6,8 +6,8 @@ import pytest
 
 from fashion_seg.evaluation import attribute_metrics, metrics
 from fashion_seg.data import rle
-from fashion_seg.data.imaterialist import read_label_descriptions
-from fashion_seg.data.masks import resize_masks
+from fashion_seg.data.labels import read_label_descriptions
+from fashion_seg.data.mask_geometry import resize_masks
 from fashion_seg.errors import DataError
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fashion_seg.data import rle
-from fashion_seg.data.masks import resize_masks
+from fashion_seg.data.mask_geometry import resize_masks
 from fashion_seg.errors import RLEError
 
 SAMPLE = Path(__file__).parent / "resources" / "train_sample_2019.csv"

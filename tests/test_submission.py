@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from fashion_seg.data import rle
-from fashion_seg.data.masks import hard_overlap_suppression
+from fashion_seg.data.mask_geometry import hard_overlap_suppression
 from fashion_seg.prediction.submission import (
     SubmissionWriter,
     check_submission,

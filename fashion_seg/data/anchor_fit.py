@@ -45,7 +45,7 @@ def runs_box(runs: rle.Runs, height: int) -> tuple[int, int, int, int] | None:
 
 def box_sizes(annotations: pd.DataFrame, config) -> np.ndarray:
     """``float [N]``: sqrt of the box area at the training scale of every non-empty mask of ``annotations``
-    (``EncodedPixels``, ``Height``, ``Width`` columns, as :func:`~fashion_seg.data.imaterialist.read_train_csv`);
+    (``EncodedPixels``, ``Height``, ``Width`` columns, as :func:`~fashion_seg.data.train_csv.read_train_csv`);
     rows that do not parse are skipped (``dataHandling.py validate`` lists them)."""
     sizes = []
     for encoded, height, width in zip(annotations["EncodedPixels"], annotations["Height"], annotations["Width"]):

@@ -1,9 +1,9 @@
 """Per-instance attribute targets: multi-hot vectors, which of them are known, and the run's ``attributes.json``.
 
 Vocabulary: the attribute records of ``label_descriptions.json`` in file order
-(:attr:`~fashion_seg.data.imaterialist.LabelDescriptions.attribute_columns`: 2019 ids 0..91 are their own columns,
+(:attr:`~fashion_seg.data.labels.LabelDescriptions.attribute_columns`: 2019 ids 0..91 are their own columns,
 2020's 294 ids skip numbers). An instance's attributes come from its 2019 ClassId (``"10_3_14_20"``: attributes 3,
-14, 20) or from the 2020 ``AttributesIds`` column, which :func:`~fashion_seg.data.imaterialist.read_train_csv`
+14, 20) or from the 2020 ``AttributesIds`` column, which :func:`~fashion_seg.data.train_csv.read_train_csv`
 already folds into the same ``AttributeIds`` tuples.
 
 Known / unknown. Real train.csv mixes images annotated with attributes (about 10K of 50K) and images annotated with
@@ -36,7 +36,7 @@ import pandas as pd
 from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from ..json_files import read_json
-from .imaterialist import LabelDescriptions
+from .labels import LabelDescriptions
 
 ATTRIBUTES_FILE = "attributes.json"
 CASES = ("with_attributes", "known_none", "unknown", "never_attributed")
@@ -65,7 +65,7 @@ class AttributeTable:
 
     @classmethod
     def from_annotations(cls, annotations: pd.DataFrame, labels: LabelDescriptions) -> "AttributeTable":
-        """The table of a :func:`~fashion_seg.data.imaterialist.read_train_csv` table (rows without a mask or with an
+        """The table of a :func:`~fashion_seg.data.train_csv.read_train_csv` table (rows without a mask or with an
         unparseable ClassId are ignored)."""
         rows = annotations[(annotations["CategoryId"] >= 0) & (annotations["EncodedPixels"] != "")]
         return cls.from_instances(rows["CategoryId"].to_numpy(), rows["AttributeIds"].tolist(), labels)
@@ -147,7 +147,7 @@ class AttributeTable:
 
     def count_cases(self, annotations: pd.DataFrame) -> dict[str, int]:
         """How many instances (rows with a mask and a parseable ClassId) of a
-        :func:`~fashion_seg.data.imaterialist.read_train_csv` table fall in each case, in :data:`CASES` order."""
+        :func:`~fashion_seg.data.train_csv.read_train_csv` table fall in each case, in :data:`CASES` order."""
         rows = annotations[(annotations["CategoryId"] >= 0) & (annotations["EncodedPixels"] != "")]
         has = rows["AttributeIds"].map(len).to_numpy() > 0
         image_has = pd.Series(has, index=rows.index).groupby(rows["ImageId"]).transform("any").to_numpy(bool)

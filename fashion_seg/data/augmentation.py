@@ -42,7 +42,7 @@ import albumentations as A  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..errors import ConfigError  # noqa: E402
-from ..mrcnn.targets import keep_visible_instances  # noqa: E402
+from ..mrcnn.ground_truth import keep_visible_instances  # noqa: E402
 
 PRESETS = ("none", "seed", "first_place")
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..atomic import atomic_path, atomic_write
 from ..errors import ConfigError, DataError
 from .images import image_size, load_image
-from .masks import scaled_size
+from .mask_geometry import scaled_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

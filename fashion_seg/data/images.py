@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
-from .masks import scaled_size
+from .mask_geometry import scaled_size
 
 PIXEL_LIMIT_VARIABLE = "FASHION_SEG_MAX_IMAGE_PIXELS"
 DEFAULT_PIXEL_LIMIT = 178_956_970
@@ -83,7 +83,8 @@ def load_image(
     """The image at ``path`` as RGB ``uint8 [H, W, 3]``.
 
     ``max_side``: shrink (never enlarge) so that the longer side is at most ``max_side``, keeping the aspect ratio
-    (the size is :func:`fashion_seg.data.masks.scaled_size` of the stored size, the same rule the masks follow).
+    (the size is :func:`fashion_seg.data.mask_geometry.scaled_size` of the stored size, the same rule the masks
+    follow).
     ``size``: ``(height, width)`` to resize to exactly, enlarging if needed; overrides ``max_side``.
     Raises :class:`DataError` naming the file if it is missing, cannot be decoded or is over :func:`pixel_limit`.
     """

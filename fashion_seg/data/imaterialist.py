@@ -1,269 +1,36 @@
-"""The iMaterialist Fashion competition files and :class:`FashionDataset`.
+"""The iMaterialist Fashion competition's training images as a Mask R-CNN dataset: :class:`FashionDataset`, and the
+competition's constants (the submission grid, the two training images with swapped sizes).
 
-Files (``shared/reference/imaterialist-2019.md``): ``label_descriptions.json`` (46 categories and 92 attributes in
-2019; 294 attributes in 2020), and ``train.csv`` in either format, detected from its columns:
-
-- 2019: ``ImageId,EncodedPixels,Height,Width,ClassId`` with ``ClassId = "<category>[_<attribute>...]"``
-  (``ImageId`` includes ``.jpg``);
-- 2020: ``ImageId,EncodedPixels,Height,Width,ClassId,AttributesIds`` with an integer ``ClassId`` and comma-separated
-  ``AttributesIds`` (``ImageId`` without ``.jpg``).
-
-:func:`read_train_csv` returns one table for both, with the 2019 ClassId string (the label the 2019 metric matches
-exactly) and parsed ``CategoryId`` / ``AttributeIds``. Bad values do not stop reading: they are parsed as ``-1`` and
-reported by :mod:`fashion_seg.data.validation`; :class:`FashionDataset` refuses them with the offending line.
+The files it reads: :mod:`fashion_seg.data.labels` (``label_descriptions.json``, ClassIds) and
+:mod:`fashion_seg.data.train_csv` (``train.csv`` in the 2019 or 2020 format).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_write
 from ..errors import DataError, RLEError
-from ..json_files import read_json
 from ..mrcnn.dataset import Dataset
 from . import rle
+from .attributes import AttributeTargets
 from .images import image_size, load_image
-from .masks import resize_masks, scaled_size
-
-PACKAGED_LABELS_2019 = Path(__file__).parent / "resources" / "label_descriptions_2019.json"
+from .labels import LabelDescriptions, read_data_dir_labels, read_label_descriptions
+from .mask_geometry import resize_masks, scaled_size
+from .train_csv import COLUMNS_2019, image_file_name, normalise_annotations, read_train_csv
 
 #: The two training images whose train.csv Height/Width are the JPEG's swapped (Kaggle discussion 91217).
 KNOWN_SWAPPED_SIZE_IMAGES = ("f4d6e71fbffc3e891e5009fef2c8bf6b.jpg", "2ab8c02ce17612733ddee218b4ce1fd1.jpg")
-
-COLUMNS_2019 = ["ImageId", "EncodedPixels", "Height", "Width", "ClassId"]
-COLUMNS_2020 = ["ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds"]
 SWAPPED_SIZE_POLICIES = ("skip", "rotate")
 #: the side of the square grid the competition's submissions encode their masks on (and the metric compares at)
 SUBMISSION_SIZE = 512
 
-_CLASS_ID_2019 = re.compile(r"\d+(?:_\d+)*", re.ASCII)
-_ATTRIBUTES_2020 = re.compile(r"(?:\d+(?:,\d+)*)?", re.ASCII)
-
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------------------------------ label descriptions
-
-
-@dataclass(frozen=True)
-class LabelDescriptions:
-    """Categories and attributes of ``label_descriptions.json``.
-
-    ``categories`` / ``attributes``: records ``{"id", "name", "supercategory", "level"}`` in file order.
-    ``attribute_columns`` maps an attribute id to its column in the per-instance multi-hot vector (the position in
-    file order: 2019 ids are 0..91 and map to themselves; 2020 ids skip numbers).
-    """
-
-    categories: tuple[dict, ...]
-    attributes: tuple[dict, ...]
-    info: dict = field(default_factory=dict)
-    path: str = ""
-
-    @property
-    def num_categories(self) -> int:
-        return len(self.categories)
-
-    @property
-    def num_attributes(self) -> int:
-        return len(self.attributes)
-
-    @property
-    def category_names(self) -> list[str]:
-        return [c["name"] for c in self.categories]
-
-    @property
-    def category_ids(self) -> set[int]:
-        return {c["id"] for c in self.categories}
-
-    @property
-    def attribute_columns(self) -> dict[int, int]:
-        return {a["id"]: column for column, a in enumerate(self.attributes)}
-
-    def category_name(self, category_id: int) -> str:
-        for category in self.categories:
-            if category["id"] == category_id:
-                return category["name"]
-        raise DataError(f"unknown category id {category_id} (not in {self.path or 'label descriptions'})")
-
-    def attribute_name(self, attribute_id: int) -> str:
-        for attribute in self.attributes:
-            if attribute["id"] == attribute_id:
-                return attribute["name"]
-        raise DataError(f"unknown attribute id {attribute_id} (not in {self.path or 'label descriptions'})")
-
-    def describe(self, class_id: str) -> str:
-        """Readable name of a 2019 ClassId string, e.g. ``"dress [mini (length), symmetrical]"``."""
-        category, attributes = parse_class_id(class_id)
-        name = self.category_name(category)
-        if attributes:
-            name += " [" + ", ".join(self.attribute_name(a) for a in attributes) + "]"
-        return name
-
-
-def read_label_descriptions(path: str | os.PathLike | None = None) -> LabelDescriptions:
-    """Read ``label_descriptions.json`` (2019 or 2020); ``None`` reads the 2019 file shipped with the package."""
-    path = Path(path) if path is not None else PACKAGED_LABELS_2019
-    content = read_json(path, "label descriptions", DataError)
-    try:
-        categories = tuple(_label_records(content["categories"]))
-        attributes = tuple(_label_records(content.get("attributes", [])))
-    except (KeyError, TypeError, ValueError) as error:
-        raise DataError(
-            f"{path}: expected 'categories' and 'attributes' lists of {{id, name, ...}} records ({error})"
-        ) from None
-    if not categories:
-        raise DataError(f"{path} lists no categories")
-    return LabelDescriptions(categories, attributes, dict(content.get("info", {})), str(path))
-
-
-def read_data_dir_labels(data_dir: str | os.PathLike) -> LabelDescriptions:
-    """``DATA_DIR/label_descriptions.json`` if the folder has one, else the packaged 2019 file."""
-    label_file = Path(data_dir) / "label_descriptions.json"
-    return read_label_descriptions(label_file if label_file.exists() else None)
-
-
-def _label_records(records) -> Iterable[dict]:
-    for record in records:
-        yield {
-            "id": int(record["id"]),
-            "name": str(record["name"]),
-            "supercategory": str(record.get("supercategory", "")),
-            "level": int(record.get("level", 0)),
-        }
-
-
-# ---------------------------------------------------------------------------------------------------------- ClassIds
-
-
-def parse_class_id(class_id: str) -> tuple[int, tuple[int, ...]]:
-    """``"10_3_14_20"`` -> ``(10, (3, 14, 20))``. Raises :class:`DataError` for anything else."""
-    if not isinstance(class_id, str) or not _CLASS_ID_2019.fullmatch(class_id):
-        raise DataError(f"ClassId {class_id!r} is not '<category>' or '<category>_<attribute>_...'")
-    category, *attributes = (int(part) for part in class_id.split("_"))
-    return category, tuple(attributes)
-
-
-def format_class_id(category: int, attributes: Iterable[int] = ()) -> str:
-    """``(10, [20, 3])`` -> ``"10_3_20"``: the 2019 ClassId string, attributes ascending as in train.csv."""
-    return "_".join(str(int(v)) for v in [category, *sorted(set(int(a) for a in attributes))])
-
-
-# --------------------------------------------------------------------------------------------------------- train.csv
-
-
-def image_file_name(image_id: str) -> str:
-    """File name of an ImageId: 2019 ids already end in ``.jpg``; 2020 ids get it appended."""
-    return image_id if Path(image_id).suffix else f"{image_id}.jpg"
-
-
-def read_string_csv(path: str | os.PathLike, columns: Sequence[str] = ()) -> pd.DataFrame:
-    """A competition CSV as strings, empty cells kept as ``''`` (a placeholder row's EncodedPixels, a 2020 row
-    without attributes); a missing or malformed file, or one without all of ``columns``, raises :class:`DataError`
-    naming it."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataError(f"{path} is not a readable CSV: {error}") from None
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise DataError(f"{path} has no column(s) {', '.join(missing)}; its columns are {', '.join(frame.columns)}")
-    return frame
-
-
-def read_train_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a train.csv (2019 or 2020 format) into one normalised table; nothing is dropped.
-
-    Columns: ``ImageId``, ``EncodedPixels``, ``Height``, ``Width`` (int, -1 where not a positive integer),
-    ``ClassId`` (the 2019 string ``cat_attr_...``; for 2020 rebuilt from ClassId + AttributesIds; the raw text where it
-    cannot be parsed), ``CategoryId`` (int, -1 where unparseable), ``AttributeIds`` (tuple of int), ``line`` (line
-    number in the file; the header is line 1). ``df.attrs["format"]`` is ``"2019"`` or ``"2020"``,
-    ``df.attrs["path"]`` the file.
-    """
-    return normalise_annotations(read_string_csv(path), str(path))
-
-
-def normalise_annotations(frame: pd.DataFrame, source: str = "annotations") -> pd.DataFrame:
-    """The normalised table of :func:`read_train_csv` from a raw DataFrame of strings (either format)."""
-    columns = list(frame.columns)
-    if all(c in columns for c in COLUMNS_2020):
-        data_format = "2020"
-    elif all(c in columns for c in COLUMNS_2019):
-        data_format = "2019"
-    else:
-        missing = [c for c in COLUMNS_2019 if c not in columns]
-        raise DataError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS_2019)}")
-    out = pd.DataFrame(
-        {
-            "ImageId": frame["ImageId"].astype(str).to_numpy(),
-            "EncodedPixels": frame["EncodedPixels"].astype(str).to_numpy(),
-            "Height": _positive_ints(frame["Height"]),
-            "Width": _positive_ints(frame["Width"]),
-        }
-    )
-    raw_class = frame["ClassId"].astype(str).tolist()
-    if data_format == "2020":
-        raw_attributes = frame["AttributesIds"].astype(str).tolist()
-        categories, attributes, class_ids = [], [], []
-        for category_text, attribute_text in zip(raw_class, raw_attributes):
-            attribute_text = "" if attribute_text.lower() == "nan" else attribute_text.replace(" ", "")
-            if category_text.isascii() and category_text.isdigit() and _ATTRIBUTES_2020.fullmatch(attribute_text):
-                ids = tuple(sorted({int(a) for a in attribute_text.split(",") if a}))
-                categories.append(int(category_text))
-                attributes.append(ids)
-                class_ids.append(format_class_id(int(category_text), ids))
-            else:
-                categories.append(-1)
-                attributes.append(())
-                class_ids.append(f"{category_text}|{attribute_text}")
-    else:
-        categories, attributes, class_ids = [], [], raw_class
-        for text in raw_class:
-            if _CLASS_ID_2019.fullmatch(text):
-                category, *ids = (int(part) for part in text.split("_"))
-                categories.append(category)
-                attributes.append(tuple(ids))
-            else:
-                categories.append(-1)
-                attributes.append(())
-    out["ClassId"] = class_ids
-    out["CategoryId"] = np.asarray(categories, dtype=np.int64)
-    out["AttributeIds"] = pd.Series(attributes, dtype=object)
-    out["line"] = np.arange(2, len(out) + 2, dtype=np.int64)
-    out.attrs["format"] = data_format
-    out.attrs["path"] = source
-    return out
-
-
-def _positive_ints(column: pd.Series) -> np.ndarray:
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    valid = np.isfinite(values) & (values >= 1) & (values == np.round(values))
-    return np.where(valid, values, -1).astype(np.int64)
-
-
-def write_train_csv(annotations: pd.DataFrame, path: str | os.PathLike, data_format: str | None = None) -> None:
-    """Write annotations (as from :func:`read_train_csv`) atomically in the 2019 or 2020 format."""
-    data_format = data_format or annotations.attrs.get("format", "2019")
-    frame = annotations[["ImageId", "EncodedPixels", "Height", "Width"]].copy()
-    if data_format == "2020":
-        frame["ClassId"] = annotations["CategoryId"].astype(int).astype(str)
-        frame["AttributesIds"] = [",".join(str(a) for a in ids) for ids in annotations["AttributeIds"]]
-    else:
-        frame["ClassId"] = annotations["ClassId"]
-    with atomic_write(path, newline="") as handle:
-        frame.to_csv(handle, index=False)
-
-
-# ---------------------------------------------------------------------------------------------------------- dataset
 
 
 class FashionDataset(Dataset):
@@ -284,8 +51,8 @@ class FashionDataset(Dataset):
     and the 2020 release removed both images.
 
     ``load_image(i, max_side)`` and ``load_mask(i, max_side)`` return the same (height, width): the stored size,
-    or shrunk to ``max_side`` on the longer side (:func:`fashion_seg.data.masks.scaled_size`). ``image_dir`` may
-    be a cache written by ``dataHandling.py prepare``: its smaller images are brought to that same size.
+    or shrunk to ``max_side`` on the longer side (:func:`fashion_seg.data.mask_geometry.scaled_size`). ``image_dir``
+    may be a cache written by ``dataHandling.py prepare``: its smaller images are brought to that same size.
     """
 
     SOURCE = "imaterialist"
@@ -464,6 +231,12 @@ class FashionDataset(Dataset):
         for instance, attributes in enumerate(info["attribute_ids"]):
             multi_hot[instance, [self._attribute_columns[a] for a in attributes]] = True
         return multi_hot
+
+    def attribute_targets(self):
+        """The attribute targets of these images by their own table
+        (:class:`~fashion_seg.data.attributes.AttributeTargets`: which instances' attributes are known, by the rule
+        of :mod:`fashion_seg.data.attributes`)."""
+        return AttributeTargets(self)
 
     def class_id_strings(self, image_id: int) -> list[str]:
         """The 2019 ClassId string of each instance, in :meth:`load_mask` order (e.g. ``"10_3_14_20"``)."""

@@ -22,7 +22,7 @@ import numpy as np
 import pycocotools.mask as coco_mask
 
 from ..errors import RLEError
-from .masks import nearest_indices
+from .mask_geometry import nearest_indices
 
 _DIGITS_AND_SPACE = b"0123456789 "
 
@@ -233,7 +233,7 @@ def decode(rle: str, height: int, width: int) -> np.ndarray:
 def resize_runs(runs: Runs, height: int, width: int, out_height: int, out_width: int) -> Runs:
     """Nearest-neighbour resize of a ``height`` x ``width`` mask given as runs, without decoding it.
 
-    Uses the sampling rule of :mod:`fashion_seg.data.masks`, so the result equals
+    Uses the sampling rule of :mod:`fashion_seg.data.mask_geometry`, so the result equals
     ``runs_from_mask(resize_masks(runs_to_mask(...), out_height, out_width))``. The sampled source pixels, taken in
     column-major order, have ascending source positions; each source run covers a contiguous range of them, whose
     ends are counted by binary search in the sampled rows and columns. Cost: O(K log(out_height + out_width)) for K

@@ -22,7 +22,9 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
 from ..atomic import atomic_write
 from ..errors import DataError
-from .imaterialist import FashionDataset, read_data_dir_labels, read_train_csv
+from .imaterialist import FashionDataset
+from .labels import read_data_dir_labels
+from .train_csv import read_train_csv
 
 
 def image_category_matrix(annotations: pd.DataFrame, num_categories: int = 46) -> tuple[list[str], np.ndarray]:

@@ -15,7 +15,7 @@ import pandas as pd
 from .. import plots
 from ..atomic import atomic_write
 from .attributes import CASES, AttributeTable
-from .imaterialist import LabelDescriptions
+from .labels import LabelDescriptions
 
 
 @dataclass
@@ -52,7 +52,7 @@ class DatasetStats:
 
 
 def compute_stats(annotations: pd.DataFrame, labels: LabelDescriptions) -> DatasetStats:
-    """Statistics of a table of :func:`~fashion_seg.data.imaterialist.read_train_csv` (unparseable rows ignored)."""
+    """Statistics of a table of :func:`~fashion_seg.data.train_csv.read_train_csv` (unparseable rows ignored)."""
     valid = annotations[annotations["CategoryId"] >= 0]
     has_attributes = valid["AttributeIds"].map(len) > 0
     categories = pd.DataFrame({

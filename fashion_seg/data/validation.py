@@ -27,13 +27,9 @@ from tqdm import tqdm
 from ..errors import DataError, RLEError
 from . import rle
 from .images import check_pixels, image_size
-from .imaterialist import (
-    SWAPPED_SIZE_POLICIES,
-    LabelDescriptions,
-    image_file_name,
-    read_data_dir_labels,
-    read_train_csv,
-)
+from .imaterialist import SWAPPED_SIZE_POLICIES
+from .labels import LabelDescriptions, read_data_dir_labels
+from .train_csv import image_file_name, read_train_csv
 
 PROBLEM_KINDS = {
     "bad_size": "Height/Width not positive integers",
@@ -138,7 +134,7 @@ def validate_annotations(
     check_all_pixels: bool = False,
     progress: bool = False,
 ) -> ValidationReport:
-    """Validate a table of :func:`~fashion_seg.data.imaterialist.read_train_csv` against its image folder.
+    """Validate a table of :func:`~fashion_seg.data.train_csv.read_train_csv` against its image folder.
 
     Images are checked from their headers (fast); ``check_all_pixels`` decodes every image fully, which also finds
     truncated files (slow on the full dataset).

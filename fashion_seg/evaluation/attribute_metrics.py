@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pycocotools.mask as coco_mask
 
-from ..data.imaterialist import LabelDescriptions, parse_class_id
+from ..data.labels import LabelDescriptions, parse_class_id
 from ..errors import DataError
 from .metrics import Instance, greedy_matches
 

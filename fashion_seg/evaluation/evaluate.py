@@ -12,7 +12,9 @@ from typing import Sequence
 import pandas as pd
 
 from ..data import rle
-from ..data.imaterialist import SUBMISSION_SIZE, LabelDescriptions, image_file_name, read_train_csv
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..data.labels import LabelDescriptions
+from ..data.train_csv import image_file_name, read_train_csv
 from ..errors import DataError
 from . import metrics
 
@@ -73,7 +75,7 @@ def evaluate_submission(
     by. With ``overlays``, draws truth | prediction panels of the ``worst`` lowest-scoring images (from
     ``image_dir``) there.
     """
-    from ..data.imaterialist import read_string_csv
+    from ..data.train_csv import read_string_csv
     from ..visualize import draw_worst_images
 
     submission = read_string_csv(submission_csv)

@@ -38,7 +38,9 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from ..data import rle
-from ..data.imaterialist import SUBMISSION_SIZE, LabelDescriptions, parse_class_id, read_string_csv
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..data.labels import LabelDescriptions, parse_class_id
+from ..data.train_csv import read_string_csv
 from ..errors import DataError, RLEError
 
 THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)

@@ -95,8 +95,8 @@ def plan_placement(native_size, config, rng: np.random.Generator,
         scale = mode_scale(height, width, config)
     if scale < 1:
         # Shrinking: fix the long side first, then the short side from the aspect ratio. For the square mode this is
-        # matterport's rounding; in general it is the rule of fashion_seg.data.masks.scaled_size, so a dataset that
-        # loads images and masks reduced to a longest side returns exactly this size.
+        # matterport's rounding; in general it is the rule of fashion_seg.data.mask_geometry.scaled_size, so a
+        # dataset that loads images and masks reduced to a longest side returns exactly this size.
         scale = round(max(height, width) * scale) / max(height, width)
     scaled = (max(1, round(height * scale)), max(1, round(width * scale)))
     canvas = (int(config.IMAGE_SHAPE[0]), int(config.IMAGE_SHAPE[1]))

@@ -18,6 +18,8 @@ import numpy as np
 import skimage.color
 import skimage.io
 
+from ..errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -121,3 +123,14 @@ class Dataset:
         """
         log.warning("You are using the default load_mask(), maybe you need to define your own one.")
         return np.empty([0, 0, 0], dtype=bool), np.empty([0], np.int32)
+
+    def attribute_targets(self):
+        """The attribute targets of the images, for a model with ``ATTRIBUTE_HEAD`` (not in matterport): a callable
+        ``f(image_id) -> (vectors float32 [N, NUM_ATTRIBUTES], known bool [N])`` in :meth:`load_mask` order, with a
+        ``num_attributes`` attribute; ``known`` False masks an instance's attribute loss.
+
+        This base class knows no attributes. Subclasses that have them override it (the competition data's:
+        :meth:`fashion_seg.data.imaterialist.FashionDataset.attribute_targets`).
+        """
+        raise ConfigError(f"{type(self).__name__} gives no attribute targets: ATTRIBUTE_HEAD needs a dataset that "
+                          "overrides attribute_targets() (as FashionDataset does) or the attributes= argument")

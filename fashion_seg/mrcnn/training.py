@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from . import weights as weight_io
 from .imagenet import imagenet_weights_path
 from .optimizer import matterport_sgd
-from .train_batches import FollowEpochs, TrainingBatches
+from .pipeline import FollowEpochs, MaskRCNNBatches
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,11 @@ class TrainingMethods:
         """Train up to epoch ``epochs`` (see the module docstring).
 
         train_dataset / val_dataset: prepared :class:`~fashion_seg.mrcnn.dataset.Dataset` objects, made into
-        ``STEPS_PER_EPOCH`` / ``VALIDATION_STEPS`` batches per epoch by :class:`TrainingBatches` (``seed``,
-        ``workers``, ``use_multiprocessing``, ``augmentation``, ``no_augmentation_sources`` apply to those), or
-        ready-made batch sources (a ``keras.utils.PyDataset`` such as :class:`fashion_seg.data.pipeline.
-        MaskRCNNBatches`, used as they are). ``val_dataset`` may be None. ``custom_callbacks``: more Keras callbacks.
-        Returns Keras's ``History``.
+        ``STEPS_PER_EPOCH`` / ``VALIDATION_STEPS`` batches per epoch by :class:`~fashion_seg.mrcnn.pipeline.
+        MaskRCNNBatches` (``seed``, ``workers``, ``use_multiprocessing``, ``augmentation``,
+        ``no_augmentation_sources`` apply to those), or ready-made batch sources (a ``keras.utils.PyDataset`` such
+        as a ``MaskRCNNBatches`` made with other options, used as they are). ``val_dataset`` may be None.
+        ``custom_callbacks``: more Keras callbacks. Returns Keras's ``History``.
         """
         self._require_training("train")
         regex = resolve_layers(layers)
@@ -180,8 +180,8 @@ class TrainingMethods:
     def _batches(self, dataset, steps, training, augmentation, seed, no_augmentation_sources, workers,
                  use_multiprocessing):
         if hasattr(dataset, "image_info") and hasattr(dataset, "load_mask"):
-            return TrainingBatches(dataset, self.config, steps, training=training, augmentation=augmentation,
-                                   seed=seed, no_augmentation_sources=no_augmentation_sources, workers=workers,
+            return MaskRCNNBatches(dataset, self.config, training=training, steps=steps, augmentation=augmentation,
+                                   no_augmentation_sources=no_augmentation_sources, seed=seed, workers=workers,
                                    use_multiprocessing=use_multiprocessing)
         if augmentation is not None or no_augmentation_sources:
             raise ConfigError("augmentation applies to Dataset objects; a ready-made batch source augments itself")

@@ -1,6 +1,6 @@
 """The training network: backbone, FPN, RPN, proposals, detection targets, ROI heads, and the losses.
 
-Inputs (matterport's names; the batches of :mod:`fashion_seg.data.batches` are dicts with these keys):
+Inputs (matterport's names; the batches of :mod:`fashion_seg.mrcnn.batches` are dicts with these keys):
 
 ========================  =========  =====================================================================
 ``input_image``           float32    ``[batch, H, W, 3]`` molded, ``(H, W, 3) = IMAGE_SHAPE``

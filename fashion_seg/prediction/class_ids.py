@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..data.imaterialist import LabelDescriptions, format_class_id
+from ..data.labels import LabelDescriptions, format_class_id
 from ..errors import ConfigError, DataError
 from ..json_files import read_json
 from ..mrcnn.run_names import RUN_DIR

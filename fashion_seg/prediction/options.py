@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.imaterialist import LabelDescriptions
+from ..data.labels import LabelDescriptions
 from ..errors import ConfigError
-from .postprocess import PostProcessing, load_preset, parse_categories
+from .settings import PostProcessing, load_preset, parse_categories
 
 log = logging.getLogger("predict")
 
@@ -54,7 +54,7 @@ def build_predictor(args, labels):
 def image_source(args, need_truth: bool) -> tuple[list[Path], list[str], pd.DataFrame | None, Path, LabelDescriptions]:
     """(paths, ImageIds, truth frame or None, image folder, labels) of the images named by ``IMAGE_DIR`` (with
     ``--truth``) or ``--split``/``--data-dir``; ``need_truth``: evaluation or tuning, which need the truth rows."""
-    from ..data.imaterialist import read_data_dir_labels, read_label_descriptions
+    from ..data.labels import read_data_dir_labels, read_label_descriptions
     from ..evaluation.evaluate import split_images, truth_images
     from .submission import expected_image_ids
 

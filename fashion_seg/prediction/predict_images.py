@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from ..data.imaterialist import SUBMISSION_SIZE, LabelDescriptions
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..data.labels import LabelDescriptions
 from ..errors import DataError
 from .class_ids import ClassIdComposer
 from .detections import DetectionStore
 from .inference import Predictor
 from .journal import PredictionJournal, journal_path
-from .postprocess import PostProcessing, postprocess
+from .postprocess import postprocess
+from .settings import PostProcessing
 from .submission import SubmissionWriter, placeholder_row
 
 log = logging.getLogger(__name__)

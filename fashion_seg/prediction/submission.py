@@ -25,9 +25,10 @@ import pandas as pd
 from ..atomic import atomic_write
 from ..data import rle
 from ..data.images import image_size
-from ..data.imaterialist import (SUBMISSION_SIZE, LabelDescriptions, parse_class_id, read_label_descriptions,
-                                 read_string_csv)
-from ..data.masks import hard_overlap_suppression, resize_masks
+from ..data.imaterialist import SUBMISSION_SIZE
+from ..data.labels import LabelDescriptions, parse_class_id, read_label_descriptions
+from ..data.train_csv import read_string_csv
+from ..data.mask_geometry import hard_overlap_suppression, resize_masks
 from ..errors import DataError, RLEError
 
 COLUMNS = ["ImageId", "EncodedPixels", "ClassId"]

@@ -13,8 +13,8 @@ Attributes (a model with an attribute head and its run's ``attributes.json``: a
 1. one global attribute threshold (:data:`DEFAULT_ATTRIBUTE_GRID`);
 2. per attribute supercategory (``length``, ``silhouette``, ``opening type``, ...: 7 in 2019), a threshold that
    overrides the global one where it scores better;
-3. per attribute-bearing category, one of three choices (:data:`~fashion_seg.prediction.postprocess.CATEGORY_CHOICES`): its
-   detections with their attributes, as the category alone (what wins where its truth mostly has none), or
+3. per attribute-bearing category, one of three choices (:data:`~fashion_seg.prediction.settings.CATEGORY_CHOICES`):
+   its detections with their attributes, as the category alone (what wins where its truth mostly has none), or
    dropped (the 1st place's choice for categories 0-12, when neither matches the truth's ClassIds),
 
 until a round changes nothing. Thresholds are per supercategory, not per attribute: per attribute would be 92 values
@@ -47,7 +47,8 @@ from ..evaluation.metrics import score_instances
 from .class_ids import ClassIdComposer
 from .detections import DetectionStore, Detections
 from .inference import Predictor
-from .postprocess import CATEGORY_CHOICES, PRESETS, PostProcessing, postprocess
+from .postprocess import postprocess
+from .settings import CATEGORY_CHOICES, PRESETS, PostProcessing
 
 log = logging.getLogger(__name__)
 

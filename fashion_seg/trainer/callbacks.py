@@ -1,7 +1,7 @@
 """Keras callbacks that watch a training run: a progress bar with ETA, a guard against non-finite losses, and the
 per-epoch record (history, loss curve, best checkpoint, a summary line).
 
-They run in the order given to ``fit`` and share the epoch's ``logs``: :class:`fashion_seg.trainer.validation.
+They run in the order given to ``fit`` and share the epoch's ``logs``: :class:`fashion_seg.trainer.val_metric.
 ValidationMetric` adds ``val_metric`` before :class:`EpochRecorder` writes it.
 """
 
@@ -139,7 +139,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     step still leaves the starting weights, and after the last step of every epoch, so that no epoch ends (and is
     saved) with weights that are not finite.
 
-    ``batches``: the training batches (:class:`fashion_seg.trainer.batches.StepsPerEpoch`), to name the images of
+    ``batches``: the training batches (:class:`fashion_seg.mrcnn.pipeline.MaskRCNNBatches`), to name the images of
     the bad step.
     """
 

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConfigError, DataError, FashionSegError, WeightsError
+from ..errors import ConfigError, FashionSegError
 from .callbacks import EpochRecorder, NonFiniteGuard, NonFiniteLoss, ProgressBar, RunClock, format_seconds
 from .devices import is_chief, split_cpu, worker_index
 from .history import HistoryFile
 from .plan import Profile, TrainingPlan
+from .run_data import RunData, training_batches
 from .runs import (
     ATTRIBUTES_FILE,
     BEST_FILE,
@@ -39,7 +40,6 @@ from .runs import (
     HISTORY_FILE,
     LOG_FILE,
     PLAN_FILE,
-    SPLIT_DIR,
     ResumePoint,
     best_checkpoint_name,
     checkpoint_name,
@@ -47,6 +47,7 @@ from .runs import (
     parse_resume_point,
     set_aside_later_checkpoints,
 )
+from .starting_weights import load_run_weights, starting_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,12 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
     if values.get("ATTRIBUTE_HEAD", config_class.ATTRIBUTE_HEAD):
         values["NUM_ATTRIBUTES"] = _label_attribute_count(plan, values.get("NUM_ATTRIBUTES"))
     config = config_class(**values)
-    starting_weights = _starting_weights_path(request, point, config)
+    starting_weights = starting_weights_path(request.weights, point, config)
     if point is None and request.weights == "none" and config.TRAIN_BN is False:
         log.warning("--weights none with TRAIN_BN=False: the frozen BatchNorm layers keep their initial statistics "
                     "and normalise nothing, and the heads tend to predict background everywhere; from random weights "
                     "use --set TRAIN_BN=none (batch statistics, as the demo profile does)")
-    data = _Data(plan)
+    data = RunData(plan)
 
     from ..mrcnn.model import MaskRCNN
 
@@ -152,7 +153,7 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
 
             data.attributes = AttributeTable.from_dataset(data.train)
             data.attributes.save_json(run_dir / ATTRIBUTES_FILE)
-        _load_weights(model, point, starting_weights, request.weights)
+        load_run_weights(model, point, starting_weights, request.weights)
         if point is not None:
             for path in set_aside_later_checkpoints(point, name):
                 log.warning("set aside %s: it comes after the checkpoint this run resumes from", path)
@@ -209,7 +210,7 @@ def _settings(request: TrainingRequest, profile: Profile, point: ResumePoint | N
 
 def _label_attribute_count(plan: TrainingPlan, given) -> int:
     """NUM_ATTRIBUTES of an attribute-head run: the attribute count of the data's label file."""
-    from ..data.imaterialist import read_data_dir_labels
+    from ..data.labels import read_data_dir_labels
 
     labels = read_data_dir_labels(plan.data_dir)
     if given is not None and int(given) != labels.num_attributes:
@@ -218,174 +219,25 @@ def _label_attribute_count(plan: TrainingPlan, given) -> int:
     return labels.num_attributes
 
 
-def _starting_weights_path(request: TrainingRequest, point: ResumePoint | None, config) -> Path | None:
-    """The file of starting weights of a new run, found (and for COCO downloaded) before anything is built."""
-    if point is not None or request.weights in ("none", "last"):
-        return None
-    if request.weights == "coco":
-        from ..mrcnn.weights import coco_weights_path
-
-        return coco_weights_path()
-    if request.weights == "imagenet":
-        from ..mrcnn.imagenet import imagenet_weights_path
-
-        return imagenet_weights_path(config.BACKBONE)
-    path = Path(request.weights)
-    if not path.is_file():
-        raise WeightsError(f"--weights {request.weights}: no such file (give coco, imagenet, last, none or the path "
-                           "of an .h5 weights file)")
-    return path
-
-
-def _load_weights(model, point: ResumePoint | None, starting: Path | None, source: str) -> None:
-    from ..mrcnn import weights as weight_io
-
-    if point is not None:
-        report = weight_io.load_weights(model.keras_model, point.path, by_name=True)
-        if report.missing_in_file:
-            raise WeightsError(f"{point.path} lacks {len(report.missing_in_file)} layers of this model (e.g. "
-                               f"{report.missing_in_file[0]}): its config.json does not match it")
-        log.info("resuming from %s", point.describe())
-        return
-    if starting is None:
-        log.info("starting from random weights (--weights none)")
-        return
-    exclude = class_specific_mismatches(model.keras_model, starting)
-    report = weight_io.load_weights(model.keras_model, starting, by_name=True, exclude=exclude)
-    log.info("starting weights (%s): %s", source, report.summary())
-
-
-def class_specific_mismatches(keras_model, path: Path) -> list[str]:
-    """The class-specific layers (:data:`fashion_seg.mrcnn.weights.CLASS_SPECIFIC_LAYERS`) whose shapes in the
-    weights file ``path`` differ from the model's: a file trained for another number of classes (COCO's 81). They
-    are excluded from loading (and so start from scratch), which the log says. So is an attribute head
-    (``mrcnn_attr_logits``) trained for another number of attributes (a 2019 file in a 2020 run)."""
-    from ..mrcnn import weights as weight_io
-
-    model_shapes = {entry.name: [tuple(v.shape) for v in entry.variables]
-                    for entry in weight_io.weight_layers(keras_model)}
-    with weight_io.WeightFile(path) as weights:
-        present = [name for name in weight_io.CLASS_SPECIFIC_LAYERS if name in weights.weight_names]
-        different = [name for name in present if [tuple(s) for s in weights.shapes(name)] != model_shapes.get(name)]
-        classes = weights.shapes("mrcnn_class_logits")[-1][-1] if "mrcnn_class_logits" in present else None
-        attributes = "mrcnn_attr_logits"
-        other_attributes = (attributes in weights.weight_names and attributes in model_shapes
-                            and [tuple(s) for s in weights.shapes(attributes)] != model_shapes[attributes])
-        file_attributes = weights.shapes(attributes)[-1][-1] if other_attributes else None
-    if other_attributes:
-        log.info("%s was trained for %d attributes, this model has %d: mrcnn_attr_logits starts from scratch", path,
-                 file_attributes, model_shapes[attributes][-1][-1])
-    if different:
-        ours = model_shapes["mrcnn_class_logits"][-1][-1]
-        log.info("%s was trained for %s classes, this model has %d: the class-specific layers %s start from "
-                 "scratch (matterport's exclude list)", path, classes if classes is not None else "another number of",
-                 ours, ", ".join(different))
-    return different + ([attributes] if other_attributes else [])
-
-
-# --------------------------------------------------------------------------------------------- data
-
-
-class _Data:
-    """The run's train and validation datasets, from a split folder or a split made and saved with the run, and (set
-    by an attribute-head run) the attribute table of the training images (``attributes``)."""
-
-    def __init__(self, plan: TrainingPlan):
-        from ..data.split import split_data_dir
-
-        self.data_dir = Path(plan.data_dir)
-        if not (self.data_dir / "train.csv").exists():
-            raise DataError(f"{self.data_dir / 'train.csv'} not found: --data-dir must be a competition folder "
-                            "(train.csv, train/, label_descriptions.json)")
-        self.made_split = None
-        if plan.split is None:  # split now (fails early on a bad train.csv); written once the run directory exists
-            self.made_split = split_data_dir(self.data_dir, plan.val_fraction, plan.val_images, plan.seed)
-        self._check_image_folder(plan)
-        self.train = self.val = self.attributes = None
-
-    def _check_image_folder(self, plan: TrainingPlan) -> None:
-        """Refuse, before the run directory exists, an image folder that is missing or holds none of the split's
-        images (a wrong ``--image-dir``); a few missing images are skipped and listed during training instead."""
-        from ..data.imaterialist import image_file_name
-        from ..data.split import read_split
-
-        folder = Path(plan.image_dir) if plan.image_dir else self.data_dir / "train"
-        if not folder.is_dir():
-            raise DataError(f"image folder {folder} does not exist (--image-dir, or the competition folder's train/)")
-        train_ids, val_ids = self.made_split[:2] if self.made_split is not None else read_split(plan.split)
-        ids = list(train_ids) + list(val_ids)
-        if ids and not any((folder / image_file_name(i)).exists() for i in ids):
-            raise DataError(f"none of the {len(ids)} images of the split is in {folder}, e.g. "
-                            f"{image_file_name(ids[0])}: is it the right --image-dir?")
-
-    def load(self, plan: TrainingPlan, run_dir: Path) -> TrainingPlan:
-        """Load the datasets; a split made by this session is saved as ``run_dir/split``, which the returned plan
-        names (so a resumed run trains on the same images)."""
-        from ..data.split import load_split, write_split
-
-        if self.made_split is not None:
-            train_ids, val_ids, proportions = self.made_split
-            write_split(run_dir / SPLIT_DIR, train_ids, val_ids, proportions)
-            plan = plan.replace(split=str(run_dir / SPLIT_DIR))
-        kwargs = {"image_dir": plan.image_dir} if plan.image_dir else {}
-        self.train, self.val = load_split(plan.split, self.data_dir, **kwargs)
-        if not self.train.image_ids.size or not self.val.image_ids.size:
-            raise DataError(f"split {plan.split}: {len(self.train.image_ids)} training and {len(self.val.image_ids)} "
-                            "validation images; both need at least one")
-        return plan
-
-    def validation_truth(self, count: int):
-        """Paths, ImageIds and truth rows of the first ``count`` validation images."""
-        from ..data.imaterialist import read_train_csv
-
-        infos = self.val.image_info[:count]
-        ids = [info["id"] for info in infos]
-        truth = read_train_csv(self.data_dir / "train.csv")
-        truth = truth[truth["ImageId"].isin(set(ids))].reset_index(drop=True)
-        return [Path(info["path"]) for info in infos], ids, truth
-
-
-def _batches(plan: TrainingPlan, config, data: _Data, request: TrainingRequest, run_dir: Path):
-    """(training, validation) :class:`~fashion_seg.trainer.batches.StepsPerEpoch`."""
-    from ..data.attributes import AttributeTargets
-    from ..data.augmentation import make_augmentation
-    from ..data.pipeline import MaskRCNNBatches
-    from ..mrcnn.canvas import MultiScale
-    from .batches import StepsPerEpoch
-
-    parallel = {"workers": request.workers, "use_multiprocessing": request.multiprocessing}
-    broken = run_dir / BROKEN_FILE
-    # The validation images' attribute targets follow the rule of the training images' table.
-    train_attributes = AttributeTargets(data.train, data.attributes) if config.ATTRIBUTE_HEAD else None
-    val_attributes = AttributeTargets(data.val, data.attributes) if config.ATTRIBUTE_HEAD else None
-    train = MaskRCNNBatches(data.train, config, augmentation=make_augmentation(plan.augmentation, plan.cutout),
-                            multiscale=MultiScale(*plan.multiscale) if plan.multiscale else None, seed=plan.seed,
-                            broken_log=broken, attributes=train_attributes, use_multiprocessing=request.multiprocessing)
-    val = MaskRCNNBatches(data.val, config, training=False, seed=plan.seed, broken_log=broken,
-                          attributes=val_attributes, use_multiprocessing=request.multiprocessing)
-    return (StepsPerEpoch(train, config.STEPS_PER_EPOCH, **parallel),
-            StepsPerEpoch(val, config.VALIDATION_STEPS, **parallel))
-
-
 # --------------------------------------------------------------------------------------------- training
 
 
-def _validation_scorer(plan: TrainingPlan, config, data: _Data, run_dir: Path):
+def _validation_scorer(plan: TrainingPlan, config, data: RunData, run_dir: Path):
     if plan.val_metric_every == 0:
         return None
-    from ..prediction.postprocess import load_preset
+    from ..prediction.settings import load_preset
     from ..prediction.predict_images import class_categories
-    from .validation import ValidationScorer
+    from .val_metric import ValidationScorer
 
     paths, ids, truth = data.validation_truth(plan.val_metric_images)
     return ValidationScorer(config, paths, ids, truth, class_categories(data.val.labels),
                             load_preset(plan.val_metric_preset), str(run_dir.parent), config.IMAGES_PER_GPU)
 
 
-def _train_stages(model, plan: TrainingPlan, config, data: _Data, request: TrainingRequest, run_dir: Path,
+def _train_stages(model, plan: TrainingPlan, config, data: RunData, request: TrainingRequest, run_dir: Path,
                   name: str) -> None:
     from .lr_schedule import WarmupStepDecay
-    from .validation import ValidationMetric
+    from .val_metric import ValidationMetric
 
     scorer = _validation_scorer(plan, config, data, run_dir)
     clock = RunClock(final_epoch=plan.total_epochs, epoch=model.epoch, finished=model.epoch)
@@ -394,7 +246,7 @@ def _train_stages(model, plan: TrainingPlan, config, data: _Data, request: Train
         for index, (stage, end) in enumerate(zip(plan.stages, plan.stage_ends())):
             if end <= model.epoch:
                 continue
-            train, val = _batches(plan, config, data, request, run_dir)
+            train, val = training_batches(plan, config, data, run_dir, request.workers, request.multiprocessing)
             steps = len(train)
             schedule = WarmupStepDecay(config.LEARNING_RATE * stage.lr_factor, steps, model.epoch * steps,
                                        plan.warmup_steps, plan.warmup_factor, plan.decay_epochs, plan.decay_factor)
@@ -456,7 +308,7 @@ def _save(model, path: Path) -> Path:
     return save_weights(model.keras_model, path)
 
 
-def _describe(plan: TrainingPlan, config, distribution, data: _Data) -> None:
+def _describe(plan: TrainingPlan, config, distribution, data: RunData) -> None:
     log.info("profile %s: %s, %dx%d images, %d replica(s) (%s) x %d images, precision %s, jit %s", plan.profile,
              config.BACKBONE, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], distribution.num_replicas,
              distribution.name, config.IMAGES_PER_GPU, config.PRECISION,
@@ -468,7 +320,7 @@ def _describe(plan: TrainingPlan, config, distribution, data: _Data) -> None:
 
 
 def _result(run_dir: Path, first: int, model, name: str, seconds: float) -> TrainingResult:
-    from ..data.batches import BrokenImage
+    from ..mrcnn.batches import BrokenImage
 
     best = json.loads((run_dir / BEST_FILE).read_text(encoding="utf-8")) if (run_dir / BEST_FILE).exists() else None
     broken_path = run_dir / BROKEN_FILE

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from fashion_seg.data.attributes import CASES, AttributeTable, AttributeTargets
-from fashion_seg.data.imaterialist import FashionDataset, normalise_annotations, read_label_descriptions
+from fashion_seg.data.imaterialist import FashionDataset
+from fashion_seg.data.labels import read_label_descriptions
+from fashion_seg.data.train_csv import normalise_annotations
 from fashion_seg.data.stats import compute_stats
 from fashion_seg.errors import DataError
 

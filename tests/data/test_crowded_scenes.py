@@ -7,7 +7,7 @@ import pytest
 
 import dataHandling
 from fashion_seg.data.synthetic.crowded import image_shape, make_crowded_dataset, render_crowded_scene
-from fashion_seg.data.imaterialist import parse_class_id
+from fashion_seg.data.labels import parse_class_id
 from fashion_seg.data.synthetic import GLASSES, SHOE, ZIPPER
 
 

@@ -9,16 +9,10 @@ import pytest
 from PIL import Image
 
 from fashion_seg.data import rle
-from fashion_seg.data.masks import resize_masks
-from fashion_seg.data.imaterialist import (
-    FashionDataset,
-    format_class_id,
-    normalise_annotations,
-    parse_class_id,
-    read_label_descriptions,
-    read_train_csv,
-    write_train_csv,
-)
+from fashion_seg.data.mask_geometry import resize_masks
+from fashion_seg.data.imaterialist import FashionDataset
+from fashion_seg.data.labels import format_class_id, parse_class_id, read_label_descriptions
+from fashion_seg.data.train_csv import normalise_annotations, read_train_csv, write_train_csv
 from fashion_seg.errors import DataError, RLEError
 
 SAMPLE = Path(__file__).parents[1] / "resources" / "train_sample_2019.csv"

@@ -8,7 +8,7 @@ import pytest
 
 from fashion_seg.data import rle
 from fashion_seg.data.images import image_size
-from fashion_seg.data.imaterialist import PACKAGED_LABELS_2019, parse_class_id
+from fashion_seg.data.labels import PACKAGED_LABELS_2019, parse_class_id
 from fashion_seg.data.synthetic import (ANKLE_WIDTHS, ASYMMETRICAL, DRESS, HEM_LINES, KNEE, MAXI, MINI, PANTS,
                                         SKIRT, STRAIGHT, SYMMETRICAL, WIDE_LEG, ZIP_UP, ZIPPER, Figure, Canvas,
                                         draw_dress, draw_pants, draw_skirt, make_demo_dataset, perturb_truth,

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from fashion_seg.data import rle
-from fashion_seg.data.imaterialist import FashionDataset, read_label_descriptions, read_train_csv
+from fashion_seg.data.imaterialist import FashionDataset
+from fashion_seg.data.labels import read_label_descriptions
+from fashion_seg.data.train_csv import read_train_csv
 from fashion_seg.data.validation import clean_annotations, validate_annotations, validate_data_dir
 
 

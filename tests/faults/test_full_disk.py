@@ -14,7 +14,7 @@ from fashion_seg.errors import FileAccessError
 from fashion_seg.prediction.inference import Predictor
 from fashion_seg.prediction.journal import journal_path
 from fashion_seg.mrcnn.weights import save_weights
-from fashion_seg.prediction.postprocess import PRESETS
+from fashion_seg.prediction.settings import PRESETS
 from fashion_seg.prediction.predict_images import predict_submission
 
 from .conftest import ignores_file_permissions, leftovers, load_fixture_module

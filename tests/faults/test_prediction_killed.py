@@ -12,7 +12,7 @@ import pytest
 from fashion_seg.errors import DataError
 from fashion_seg.prediction.inference import Predictor
 from fashion_seg.prediction.journal import PredictionJournal, journal_path
-from fashion_seg.prediction.postprocess import PRESETS
+from fashion_seg.prediction.settings import PRESETS
 from fashion_seg.prediction.predict_images import predict_submission
 
 from .conftest import leftovers, load_fixture_module, run_child
@@ -29,7 +29,7 @@ spec = importlib.util.spec_from_file_location("blobs", "tests/prediction/conftes
 blobs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(blobs)
 from fashion_seg.prediction.inference import Predictor
-from fashion_seg.prediction.postprocess import PRESETS
+from fashion_seg.prediction.settings import PRESETS
 from fashion_seg.prediction.predict_images import predict_submission
 
 class KilledInBatch3(blobs.ColourBlobModel):

@@ -9,16 +9,17 @@ import keras
 import numpy as np
 import pytest
 
-from fashion_seg.data.batches import INPUT_NAMES, build_batch, input_names
-from fashion_seg.data.imaterialist import LabelDescriptions
+from fashion_seg.data.attributes import AttributeTargets
+from fashion_seg.data.labels import LabelDescriptions
+from fashion_seg.errors import ConfigError
 from fashion_seg.mrcnn import losses
+from fashion_seg.mrcnn.batches import INPUT_NAMES, build_batch, input_names
 from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.detection_targets import detection_targets
 from fashion_seg.mrcnn.model import MaskRCNN
 from fashion_seg.mrcnn.training import LAYER_REGEX
 from fashion_seg.mrcnn.weights import load_weights, save_weights, weight_layers
-from fashion_seg.errors import ConfigError
 from tiny_network import TinyNetworkConfig
 
 
@@ -196,6 +197,9 @@ class ThreeShapes(Dataset):
         self.add_class("shapes", 2, "c1")
         self.add_image("shapes", 0, None, category_ids=np.array([0, 1, 1]), attribute_ids=((1, 3), (0,), ()))
         self.prepare()
+
+    def attribute_targets(self):
+        return AttributeTargets(self)  # the competition's rule, from the labels and per-instance ids above
 
     def load_image(self, image_id):
         return np.full((64, 64, 3), 90, np.uint8)

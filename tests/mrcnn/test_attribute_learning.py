@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fashion_seg.data.attributes import AttributeTargets
-from fashion_seg.data.imaterialist import LabelDescriptions
+from fashion_seg.data.labels import LabelDescriptions
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.model import MaskRCNN
 from tiny_network import TinyNetworkConfig
@@ -68,6 +68,9 @@ class BlobDataset(Dataset):
             self.add_image("blobs", index, None, category_ids=np.array([0]), attribute_ids=(attributes,),
                            truth=(blue, striped))
         self.prepare()
+
+    def attribute_targets(self):
+        return AttributeTargets(self)
 
     def load_image(self, image_id):
         return self.images[image_id][0]

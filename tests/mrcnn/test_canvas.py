@@ -70,7 +70,7 @@ def test_pad64_keeps_the_image_scale_and_crops_what_does_not_fit():
 
 
 def test_shrinking_rounds_like_the_reduced_loaders():
-    from fashion_seg.data.masks import scaled_size
+    from fashion_seg.data.mask_geometry import scaled_size
 
     for seed in range(30):
         rng = np.random.default_rng(seed)

@@ -7,10 +7,10 @@ from fashion_seg.mrcnn.boxes import compute_overlaps
 from fashion_seg.mrcnn.canvas import MultiScale
 from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
+from fashion_seg.mrcnn.ground_truth import keep_visible_instances, load_ground_truth, load_image_gt
 from fashion_seg.mrcnn.masks import expand_mask
 from fashion_seg.mrcnn.molding import parse_image_meta
-from fashion_seg.mrcnn.targets import (AnchorGrid, build_rpn_targets, keep_visible_instances, load_ground_truth,
-                                         load_image_gt)
+from fashion_seg.mrcnn.rpn_targets import AnchorGrid, build_rpn_targets
 
 
 class TinyConfig(Config):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fashion_seg.prediction.class_ids import ClassIdComposer, composer_for_weights, find_attributes_file, read_attributes_json
-from fashion_seg.data.imaterialist import read_label_descriptions
+from fashion_seg.data.labels import read_label_descriptions
 from fashion_seg.errors import ConfigError, DataError
 
 LABELS = read_label_descriptions()  # 2019: attribute 3 "mini (length)", 14 "zip-up" (opening type), 20 symmetrical

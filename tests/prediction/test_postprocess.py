@@ -7,21 +7,12 @@ import numpy as np
 import pytest
 
 from fashion_seg.data import rle
-from fashion_seg.data.masks import hard_overlap_suppression
+from fashion_seg.data.mask_geometry import hard_overlap_suppression
 from fashion_seg.prediction.detections import Detections
 from fashion_seg.errors import ConfigError
 from fashion_seg.mrcnn.masks import bilinear_weights, paste_masks, resize_probabilities
-from fashion_seg.prediction.postprocess import (
-    PRESETS,
-    PostProcessing,
-    class_aware_nms,
-    format_categories,
-    grid_boxes,
-    load_preset,
-    parse_categories,
-    paste_crops,
-    postprocess,
-)
+from fashion_seg.prediction.postprocess import class_aware_nms, grid_boxes, paste_crops, postprocess
+from fashion_seg.prediction.settings import PRESETS, PostProcessing, format_categories, load_preset, parse_categories
 
 KEEP_ALL = PostProcessing(min_score=0.0, nms_iou=1.0, max_detections=100, mask_threshold=0.5, min_area=0)
 
@@ -199,7 +190,7 @@ def test_bilinear_weights_are_pixel_centre_aligned_and_sum_to_one_inside_the_sou
 
 def test_classids_carry_the_attributes_of_their_own_rows_after_filtering_and_nms():
     from fashion_seg.prediction.class_ids import ClassIdComposer
-    from fashion_seg.data.imaterialist import read_label_descriptions
+    from fashion_seg.data.labels import read_label_descriptions
 
     composer = ClassIdComposer.from_table(range(92), {0: [3, 14], 1: [14]}, read_label_descriptions())
     attributes = np.full((5, 92), 0.1, np.float32)

@@ -6,13 +6,14 @@ import tracemalloc
 
 import pytest
 
-from fashion_seg.data.imaterialist import read_label_descriptions, read_string_csv
+from fashion_seg.data.labels import read_label_descriptions
+from fashion_seg.data.train_csv import read_string_csv
 from fashion_seg.prediction.detections import DetectionStore
 from fashion_seg.errors import DataError
 from fashion_seg.prediction.inference import Predictor, prefetched
 from fashion_seg.prediction.journal import journal_path
 from fashion_seg.evaluation.metrics import score_frames
-from fashion_seg.prediction.postprocess import PRESETS
+from fashion_seg.prediction.settings import PRESETS
 from fashion_seg.evaluation.evaluate import evaluate_submission
 from fashion_seg.prediction.predict_images import predict_submission
 from fashion_seg.prediction.submission import check_submission, expected_image_ids

@@ -10,7 +10,7 @@ import pytest
 
 import predict
 from fashion_seg.cli import run
-from fashion_seg.data.imaterialist import read_string_csv
+from fashion_seg.data.train_csv import read_string_csv
 from fashion_seg.data.synthetic import make_demo_dataset
 from fashion_seg.prediction.submission import check_submission, expected_image_ids
 

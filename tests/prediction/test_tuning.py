@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from fashion_seg.prediction.class_ids import ClassIdComposer
-from fashion_seg.data.imaterialist import read_label_descriptions
+from fashion_seg.data.labels import read_label_descriptions
 from fashion_seg.prediction.detections import DetectionStore, Detections
 from fashion_seg.prediction.inference import Predictor
 from fashion_seg.evaluation.metrics import truth_instances
-from fashion_seg.prediction.postprocess import PRESETS, load_preset, postprocess
+from fashion_seg.prediction.postprocess import postprocess
+from fashion_seg.prediction.settings import PRESETS, load_preset
 from fashion_seg.prediction.submission import expected_image_ids
 from fashion_seg.prediction.tuning import SettingsScorer, cached_detections, tune
 

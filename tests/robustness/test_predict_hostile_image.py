@@ -8,7 +8,7 @@ import logging
 import shutil
 
 
-from fashion_seg.data.imaterialist import read_string_csv
+from fashion_seg.data.train_csv import read_string_csv
 from fashion_seg.prediction.submission import check_submission, expected_image_ids
 
 from .conftest import file_hashes, invoke, jpeg_claiming

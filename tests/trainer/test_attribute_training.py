@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from fashion_seg.data.attributes import AttributeTable
-from fashion_seg.data.imaterialist import read_label_descriptions, read_train_csv
+from fashion_seg.data.labels import read_label_descriptions
+from fashion_seg.data.train_csv import read_train_csv
 from fashion_seg.data.split import read_split
 from fashion_seg.plots import loss_curves
 from fashion_seg.trainer.history import HistoryFile
@@ -61,7 +62,7 @@ def test_history_and_curve_have_the_attribute_loss_only_when_trained_with_it(tmp
 def test_starting_weights_with_another_attribute_count_leave_the_attribute_head_fresh(tiny_config, tmp_path):
     from fashion_seg.mrcnn.model import MaskRCNN
     from fashion_seg.mrcnn.weights import load_weights, save_weights
-    from fashion_seg.trainer.session import class_specific_mismatches
+    from fashion_seg.trainer.starting_weights import class_specific_mismatches
 
     file_model = MaskRCNN("inference", tiny_config(ATTRIBUTE_HEAD=True, NUM_ATTRIBUTES=5), tmp_path).keras_model
     path = save_weights(file_model, tmp_path / "five_attributes.h5")

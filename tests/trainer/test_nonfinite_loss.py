@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from fashion_seg.trainer import batches as trainer_batches
+from fashion_seg.mrcnn.pipeline import MaskRCNNBatches
 from fashion_seg.trainer.session import TrainingRequest, TrainingStopped, run_training
 
 
@@ -25,7 +25,7 @@ class StoppedRun:
 def stopped_run(tiny_demo, make_profile, tiny_config, tmp_path_factory) -> StoppedRun:
     """A run of ``all:2`` whose batch at step 1 of epoch 2 begins with an all-NaN image."""
     served = []
-    original = trainer_batches.StepsPerEpoch.__getitem__
+    original = MaskRCNNBatches.__getitem__
 
     def poisoned(self, index):
         batch = original(self, index)
@@ -40,7 +40,7 @@ def stopped_run(tiny_demo, make_profile, tiny_config, tmp_path_factory) -> Stopp
     profiles = {"tiny": make_profile(tiny_demo, "all:2")}
     keras.utils.set_random_seed(2)
     with pytest.MonkeyPatch.context() as patch, pytest.raises(TrainingStopped) as stopped:
-        patch.setattr(trainer_batches.StepsPerEpoch, "__getitem__", poisoned)
+        patch.setattr(MaskRCNNBatches, "__getitem__", poisoned)
         run_training(TrainingRequest(weights="none", model_dir=str(model_dir), progress=False), profiles,
                      tiny_config, "tiny")
     (run_dir,) = model_dir.iterdir()

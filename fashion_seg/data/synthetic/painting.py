@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..imaterialist import format_class_id
+from ..labels import format_class_id
 from .repertoire import STYLE
 
 

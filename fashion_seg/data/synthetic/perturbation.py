@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from .. import rle
-from ..imaterialist import parse_class_id
-from ..masks import hard_overlap_suppression
+from ..labels import parse_class_id
+from ..mask_geometry import hard_overlap_suppression
 
 
 def perturb_truth(truth: pd.DataFrame, seed: int = 0, size: int | None = 512) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..masks import hard_overlap_suppression
+from ..mask_geometry import hard_overlap_suppression
 from .painting import Canvas, SceneInstance
 from .garments import draw_figure
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ...atomic import atomic_path, atomic_write
 from .. import rle
-from ..imaterialist import PACKAGED_LABELS_2019
+from ..labels import PACKAGED_LABELS_2019
 from .painting import SceneInstance
 from .scenes import render_scene
 

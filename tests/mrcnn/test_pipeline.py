@@ -8,12 +8,14 @@ from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
 from fashion_seg.data.augmentation import make_augmentation
 from fashion_seg.data.imaterialist import FashionDataset
-from fashion_seg.data.pipeline import INPUT_NAMES, MaskRCNNBatches, build_batch
 from fashion_seg.errors import ConfigError, DataError
+from fashion_seg.mrcnn.batches import INPUT_NAMES, build_batch
 from fashion_seg.mrcnn.canvas import MultiScale
 from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
-from fashion_seg.mrcnn.targets import AnchorGrid, build_rpn_targets, load_image_gt
+from fashion_seg.mrcnn.pipeline import MaskRCNNBatches
+from fashion_seg.mrcnn.ground_truth import load_image_gt
+from fashion_seg.mrcnn.rpn_targets import AnchorGrid, build_rpn_targets
 
 
 class PipelineConfig(Config):
@@ -172,13 +174,13 @@ def test_every_image_exactly_once_per_epoch_with_worker_processes():
     assert sorted(first.tolist()) == list(range(12)) and sorted(second.tolist()) == list(range(12))
     assert first.tolist() != second.tolist()  # reshuffled per epoch
     again = MaskRCNNBatches(dataset, PipelineConfig(), seed=5)
-    assert again.epoch_order(0)[0].tolist() == first.tolist()  # the order is a function of (seed, epoch)
-    assert again.epoch_order(1)[0].tolist() == second.tolist()
+    assert again.pass_order(0)[0].tolist() == first.tolist()  # the order is a function of (seed, pass)
+    assert again.pass_order(1)[0].tolist() == second.tolist()
 
 
 def test_the_last_batch_is_completed_with_the_first_images_of_the_epoch():
     batches = MaskRCNNBatches(ShapesDataset(10), PipelineConfig(), seed=1)
-    ids, occurrences = batches.epoch_order()
+    ids, occurrences = batches.pass_order(0)
     assert len(batches) == 4 and len(ids) == 12
     assert sorted(ids[:10].tolist()) == list(range(10))
     assert ids[10:].tolist() == ids[:2].tolist() and occurrences.tolist() == [0] * 10 + [1, 1]

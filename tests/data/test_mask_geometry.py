@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fashion_seg.data.masks import nearest_indices, resize_masks, scaled_size
+from fashion_seg.data.mask_geometry import nearest_indices, resize_masks, scaled_size
 from fashion_seg.errors import DataError
 
 

@@ -18,9 +18,10 @@ key                    dtype      shape and meaning
                                   with ``USE_MINI_MASK``, else ``[B, H, W, MAX_GT_INSTANCES]``; zero-padded
 =====================  =========  =============================================================================
 
-With ``config.ATTRIBUTE_HEAD``, two more (:mod:`fashion_seg.data.attributes`): ``input_gt_attributes`` float32
-``[B, MAX_GT_INSTANCES, NUM_ATTRIBUTES]`` multi-hot and ``input_gt_attributes_known`` bool ``[B, MAX_GT_INSTANCES]``
-(False where the attribute loss is masked, and on padding).
+With ``config.ATTRIBUTE_HEAD``, two more: ``input_gt_attributes`` float32 ``[B, MAX_GT_INSTANCES, NUM_ATTRIBUTES]``
+multi-hot and ``input_gt_attributes_known`` bool ``[B, MAX_GT_INSTANCES]`` (False where the attribute loss is masked,
+and on padding). They come from the dataset's attribute targets (:meth:`fashion_seg.mrcnn.dataset.Dataset.
+attribute_targets`; for the competition data, the rule of :mod:`fashion_seg.data.attributes`).
 
 An image with more than ``MAX_GT_INSTANCES`` instances keeps a random subset (its RPN targets use all of them, as
 matterport's). An image without instances is a negatives-only example: no GT rows, RPN negatives only.
@@ -38,16 +39,15 @@ it is real. If no image of the batch is good, the slot holds a blank example: a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..mrcnn.canvas import MultiScale
-from ..mrcnn.molding import compose_image_meta
-from ..mrcnn.targets import (AnchorGrid, GroundTruth, StageTimes, build_rpn_targets, image_reference,
-                             load_ground_truth, timed)
-from .attributes import AttributeTargets
+from .canvas import MultiScale
+from .molding import compose_image_meta
+from .ground_truth import GroundTruth, StageTimes, image_reference, load_ground_truth, timed
+from .rpn_targets import AnchorGrid, build_rpn_targets
 
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox", "input_gt_class_ids",
                "input_gt_boxes", "input_gt_masks")
@@ -77,19 +77,20 @@ def image_rng(seed: int, epoch: int, image_id: int, occurrence: int = 0) -> np.r
 def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGrid | None = None,
                 augmentation=None, multiscale: MultiScale | None = None, seed: int = 0, epoch: int = 0,
                 occurrences: Sequence[int] | None = None, min_area: int = 1,
-                on_broken: Callable[[BrokenImage], None] | None = None,
-                times: StageTimes | None = None, attributes=None) -> dict[str, np.ndarray]:
+                on_broken: Callable[[BrokenImage], None] | None = None, times: StageTimes | None = None,
+                attributes=None, no_augmentation_sources: Collection[str] = ()) -> dict[str, np.ndarray]:
     """One training batch of ``image_ids`` (see the module docstring for the contract and the rules).
 
     ``augmentation``: ``f(image, masks, seed) -> (image, masks)``, e.g. :func:`fashion_seg.data.augmentation.
     make_augmentation`. ``anchors``: the :class:`AnchorGrid` of ``config.IMAGE_SHAPE`` (looked up when omitted).
     ``times``: accumulates seconds per stage (``image``, ``masks``, ``augmentation``, ``instances``,
     ``rpn_targets``, ``assembly``) for benchmarks. ``attributes``: with ``config.ATTRIBUTE_HEAD``, the attribute
-    targets (:class:`~fashion_seg.data.attributes.AttributeTargets`; default: those of ``dataset`` by its own
-    table, built on each call, so give it when building many batches).
+    targets, ``f(image_id) -> (vectors float32 [N, NUM_ATTRIBUTES], known bool [N])`` with a ``num_attributes``
+    (default: ``dataset.attribute_targets()``, made on each call, so give it when building many batches).
+    ``no_augmentation_sources``: images of these dataset sources are not augmented (matterport's option).
     """
     if config.ATTRIBUTE_HEAD and attributes is None:
-        attributes = AttributeTargets(dataset)
+        attributes = dataset.attribute_targets()
     if attributes is not None and attributes.num_attributes != config.NUM_ATTRIBUTES:
         raise ConfigError(f"NUM_ATTRIBUTES={config.NUM_ATTRIBUTES} but the attribute vocabulary has "
                           f"{attributes.num_attributes} attributes (set NUM_ATTRIBUTES to the label file's count)")
@@ -102,8 +103,11 @@ def build_batch(dataset, image_ids: Sequence[int], config, *, anchors: AnchorGri
     good, broken = None, []
     for slot, (image_id, occurrence) in enumerate(zip(image_ids, occurrences)):
         rng = image_rng(seed, epoch, image_id, occurrence)
+        augment = augmentation
+        if no_augmentation_sources and dataset.image_info[int(image_id)]["source"] in no_augmentation_sources:
+            augment = None
         try:
-            gt = load_ground_truth(dataset, config, int(image_id), augmentation=augmentation, rng=rng,
+            gt = load_ground_truth(dataset, config, int(image_id), augmentation=augment, rng=rng,
                                    multiscale=multiscale, min_area=min_area, times=times,
                                    attributes=attributes if config.ATTRIBUTE_HEAD else None)
         except DataError as error:

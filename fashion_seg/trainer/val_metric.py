@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..checkpoints import inference_config
 from ..evaluation.metrics import truth_instances
 from ..mrcnn.weights import weight_layers
-from ..prediction.postprocess import PostProcessing
+from ..prediction.settings import PostProcessing
 from ..prediction.tuning import SettingsScorer
 
 log = logging.getLogger(__name__)
