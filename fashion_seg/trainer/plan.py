@@ -84,7 +84,7 @@ class TrainingPlan:
     metric every this many epochs (0: never) on the first ``val_metric_images`` validation images, post-processed
     with preset ``val_metric_preset``. data_dir / image_dir (e.g. a ``dataHandling.py prepare`` cache) / split (a
     split folder), else a split made at the start of the run with ``val_fraction`` or ``val_images`` and ``seed``
-    (which also seeds the batches).
+    (which also seeds the batches and the initial weights).
     """
 
     stages: tuple[Stage, ...] = (Stage("heads", 10), Stage("all", 15, 0.1))

@@ -135,8 +135,14 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
                     "use --set TRAIN_BN=none (batch statistics, as the demo profile does)")
     data = RunData(plan)
 
+    import keras
+
     from ..mrcnn.model import MaskRCNN
 
+    # The plan's seed also fixes the initial weights (and every worker's are the same) and the layers' own random
+    # draws (ROI sampling), so two runs of one command start alike; threaded float sums still differ in their last
+    # bits from run to run.
+    keras.utils.set_random_seed(plan.seed)
     with distribution.scope():
         model = MaskRCNN("training", config, str(model_dir))
     if point is not None:
