@@ -19,3 +19,14 @@ class TinyNetworkConfig(Config):
     POST_NMS_ROIS_INFERENCE = 100
     RPN_TRAIN_ANCHORS_PER_IMAGE = 64
     TRAIN_ROIS_PER_IMAGE = 32
+
+
+class SmallImageConfig(Config):
+    """No network settings: images of 64-128 px with anchors scaled to them, for the tests of targets and batches."""
+
+    NUM_CLASSES = 4
+    IMAGE_MIN_DIM = 64
+    IMAGE_MAX_DIM = 128
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
+    MINI_MASK_SHAPE = (28, 28)

@@ -11,22 +11,17 @@ from fashion_seg.data.imaterialist import FashionDataset
 from fashion_seg.errors import ConfigError, DataError
 from fashion_seg.mrcnn.batches import INPUT_NAMES, build_batch
 from fashion_seg.mrcnn.canvas import MultiScale
-from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.pipeline import MaskRCNNBatches
 from fashion_seg.mrcnn.ground_truth import load_image_gt
 from fashion_seg.mrcnn.rpn_targets import AnchorGrid, build_rpn_targets
+from rectangles import rectangle_masks
+from tiny_network import SmallImageConfig
 
 
-class PipelineConfig(Config):
+class PipelineConfig(SmallImageConfig):
     NAME = "pipeline"
-    NUM_CLASSES = 4
-    IMAGE_MIN_DIM = 64
-    IMAGE_MAX_DIM = 128
     IMAGES_PER_GPU = 3
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
-    MINI_MASK_SHAPE = (28, 28)
     MAX_GT_INSTANCES = 6
 
 
@@ -64,12 +59,7 @@ class ShapesDataset(Dataset):
         return image
 
     def load_mask(self, image_id):
-        height, width = self.image_info[image_id]["size"]
-        rects = self.image_info[image_id]["rects"]
-        masks = np.zeros((height, width, len(rects)), bool)
-        for i, (y1, x1, y2, x2, _) in enumerate(rects):
-            masks[y1:y2, x1:x2, i] = True
-        return masks, np.array([r[-1] for r in rects], np.int32)
+        return rectangle_masks(self.image_info[image_id]["size"], self.image_info[image_id]["rects"])
 
 
 def epochs_through_keras(batches, epochs):

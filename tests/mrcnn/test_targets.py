@@ -5,22 +5,17 @@ from fashion_seg.errors import DataError
 from fashion_seg.mrcnn.anchors import get_pixel_anchors
 from fashion_seg.mrcnn.boxes import compute_overlaps
 from fashion_seg.mrcnn.canvas import MultiScale
-from fashion_seg.mrcnn.config import Config
 from fashion_seg.mrcnn.dataset import Dataset
 from fashion_seg.mrcnn.ground_truth import keep_visible_instances, load_ground_truth, load_image_gt
 from fashion_seg.mrcnn.masks import expand_mask
 from fashion_seg.mrcnn.molding import parse_image_meta
 from fashion_seg.mrcnn.rpn_targets import AnchorGrid, build_rpn_targets
+from rectangles import rectangle_masks
+from tiny_network import SmallImageConfig
 
 
-class TinyConfig(Config):
+class TinyConfig(SmallImageConfig):
     NAME = "tiny"
-    NUM_CLASSES = 4
-    IMAGE_MIN_DIM = 64
-    IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
-    MINI_MASK_SHAPE = (28, 28)
     MAX_GT_INSTANCES = 10
 
 
@@ -229,12 +224,7 @@ class RectanglesDataset(Dataset):
         return image
 
     def load_mask(self, image_id):
-        height, width = self.image_info[image_id]["size"]
-        rects = self.image_info[image_id]["rects"]
-        masks = np.zeros((height, width, len(rects)), bool)
-        for i, (y1, x1, y2, x2, _) in enumerate(rects):
-            masks[y1:y2, x1:x2, i] = True
-        return masks, np.array([class_id for *_, class_id in rects], np.int32)
+        return rectangle_masks(self.image_info[image_id]["size"], self.image_info[image_id]["rects"])
 
 
 class ReducingRectanglesDataset(RectanglesDataset):
