@@ -45,8 +45,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .canvas import MultiScale
-from .molding import compose_image_meta
 from .ground_truth import GroundTruth, StageTimes, image_reference, load_ground_truth, timed
+from .molding import compose_image_meta
 from .rpn_targets import AnchorGrid, build_rpn_targets
 
 INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_bbox", "input_gt_class_ids",

